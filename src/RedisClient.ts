@@ -1,0 +1,230 @@
+/**
+ * The `RedisClient` service: an ioredis `Redis` or `Cluster` behind a typed,
+ * time-bounded `use`.
+ *
+ * @since 4.0.0
+ */
+import { Context, Duration, Effect, Layer, Redacted, Runtime, Scope } from "effect"
+import { Cluster, Redis } from "ioredis"
+import type { RedisOptions } from "ioredis"
+import * as LuaScript from "./LuaScript.js"
+import { RedisError, SessionConfigError } from "./SessionError.js"
+
+/**
+ * Connection data for {@link RedisClient.layer}. Secrets are `Redacted` and are
+ * unwrapped once, where the ioredis options are built.
+ *
+ * @since 4.0.0
+ * @category models
+ */
+export interface RedisClientConfig {
+  /** `redis://[user:password@]host:port[/db]`. */
+  readonly url?: string | Redacted.Redacted<string> | undefined
+  readonly host?: string | undefined
+  readonly port?: number | undefined
+  readonly username?: string | undefined
+  readonly password?: string | Redacted.Redacted<string> | undefined
+  readonly db?: number | undefined
+  /** Any other ioredis option. `replyMapping` stays at ioredis' `"legacy"` default; connecting is managed by the layer. */
+  readonly options?: Omit<RedisOptions, "replyMapping" | "lazyConnect"> | undefined
+  /** Longest a store operation may wait for Redis before failing with `RedisError`. Default 2 seconds. */
+  readonly timeout?: Duration.DurationInput | undefined
+  /** Longest the layer waits for the first connection. Default 5 seconds. */
+  readonly connectTimeout?: Duration.DurationInput | undefined
+}
+
+/**
+ * Behaviour of a client the application owns, for {@link RedisClient.layerFromClient}.
+ *
+ * @since 4.0.0
+ * @category models
+ */
+export interface RedisClientOptions {
+  /** Longest a store operation may wait for Redis before failing with `RedisError`. Default 2 seconds. */
+  readonly timeout?: Duration.DurationInput | undefined
+}
+
+/**
+ * What the store needs of Redis.
+ *
+ * @since 4.0.0
+ * @category models
+ */
+export interface RedisClientService {
+  /** The underlying ioredis client, for commands this library has no wrapper for. */
+  readonly client: Redis | Cluster
+  /** Whether `client` is an ioredis `Cluster`. */
+  readonly isCluster: boolean
+  /** The per-operation timeout, in milliseconds. */
+  readonly timeoutMillis: number
+  /**
+   * Runs one ioredis call. A rejection, or no answer within the timeout, fails
+   * with `RedisError` carrying `operation` and the cause.
+   */
+  readonly use: <A>(operation: string, f: (client: Redis | Cluster) => Promise<A>) => Effect.Effect<A, RedisError>
+  /** Runs a Lua script by EVALSHA (EVAL once on NOSCRIPT), bounded by the timeout. */
+  readonly runScript: (
+    operation: string,
+    script: LuaScript.LuaScript,
+    keys: ReadonlyArray<string>,
+    args: ReadonlyArray<string | number>
+  ) => Effect.Effect<unknown, RedisError>
+}
+
+const DEFAULT_TIMEOUT = Duration.seconds(2)
+const DEFAULT_CONNECT_TIMEOUT = Duration.seconds(5)
+const QUIT_TIMEOUT = Duration.seconds(2)
+
+/** Raised as the `cause` of a `RedisError` when Redis did not answer in time. */
+export class RedisTimeoutError extends Error {
+  constructor(readonly millis: number) {
+    super(`no reply from Redis within ${millis} ms`)
+    this.name = "RedisTimeoutError"
+  }
+}
+
+const timeoutMillisOf = (input: Duration.DurationInput | undefined, option: string): Effect.Effect<number, SessionConfigError> => {
+  const decoded = Duration.decodeUnknown(input ?? DEFAULT_TIMEOUT)
+  if (decoded._tag === "None") return Effect.fail(new SessionConfigError({ option, reason: "not a duration" }))
+  const millis = Duration.toMillis(decoded.value)
+  if (!(millis > 0) || !Number.isFinite(millis)) {
+    return Effect.fail(new SessionConfigError({ option, reason: "must be a positive, finite duration" }))
+  }
+  return Effect.succeed(Math.ceil(millis))
+}
+
+// A promise raced against a timer. Cheaper than `Effect.timeout` on the hot path:
+// no extra fibers, one timer per call.
+const boundedPromise = <A>(operation: string, millis: number, evaluate: () => Promise<A>): Effect.Effect<A, RedisError> =>
+  Effect.async<A, RedisError>((resume) => {
+    let settled = false
+    const timer = setTimeout(() => {
+      settled = true
+      resume(Effect.fail(new RedisError({ operation, cause: new RedisTimeoutError(millis) })))
+    }, millis)
+    let promise: Promise<A>
+    try {
+      promise = evaluate()
+    } catch (cause) {
+      clearTimeout(timer)
+      settled = true
+      resume(Effect.fail(new RedisError({ operation, cause })))
+      return
+    }
+    promise.then(
+      (value) => {
+        if (settled) return
+        settled = true
+        clearTimeout(timer)
+        resume(Effect.succeed(value))
+      },
+      (cause: unknown) => {
+        if (settled) return
+        settled = true
+        clearTimeout(timer)
+        resume(Effect.fail(new RedisError({ operation, cause })))
+      }
+    )
+    return Effect.sync(() => {
+      settled = true
+      clearTimeout(timer)
+    })
+  })
+
+const makeService = (client: Redis | Cluster, timeoutMillis: number): RedisClientService => ({
+  client,
+  isCluster: client instanceof Cluster,
+  timeoutMillis,
+  use: (operation, f) => boundedPromise(operation, timeoutMillis, () => f(client)),
+  runScript: (operation, script, keys, args) =>
+    boundedPromise(operation, timeoutMillis, () => LuaScript.evaluate(client, script, keys, args))
+})
+
+/**
+ * The Redis connection the session store runs on.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { RedisClient } from "koa-redis-session-sets"
+ *
+ * const ping = Effect.gen(function* () {
+ *   const redis = yield* RedisClient
+ *   return yield* redis.use("PING", (client) => client.ping())
+ * }).pipe(Effect.provide(RedisClient.layer("redis://127.0.0.1:6379")))
+ * ```
+ *
+ * @since 4.0.0
+ * @category tags
+ */
+export class RedisClient extends Context.Tag("koa-redis-session-sets/RedisClient")<RedisClient, RedisClientService>() {
+  /**
+   * Connects a new ioredis client in the current scope (waiting, bounded, for the
+   * connection) and quits it when the scope closes.
+   */
+  static readonly make = (config: string | RedisClientConfig): Effect.Effect<RedisClientService, RedisError | SessionConfigError, Scope.Scope> =>
+    makeScoped(typeof config === "string" ? { url: config } : config)
+
+  /** A layer that owns its connection: created on build, quit on release. */
+  static readonly layer = (config: string | RedisClientConfig): Layer.Layer<RedisClient, RedisError | SessionConfigError> =>
+    Layer.scoped(RedisClient, RedisClient.make(config))
+
+  /** A layer over a client the caller owns (ioredis `Redis` or `Cluster`). It is never quit by this library. */
+  static readonly layerFromClient = (
+    client: Redis | Cluster,
+    options: RedisClientOptions = {}
+  ): Layer.Layer<RedisClient, SessionConfigError> =>
+    Layer.effect(
+      RedisClient,
+      Effect.map(timeoutMillisOf(options.timeout, "timeout"), (millis) => makeService(client, millis))
+    )
+}
+
+type IoredisOptions = Omit<RedisOptions, "replyMapping">
+
+const toIoredisOptions = (config: RedisClientConfig): IoredisOptions => {
+  const options: IoredisOptions = { ...config.options, lazyConnect: true }
+  if (config.host !== undefined) options.host = config.host
+  if (config.port !== undefined) options.port = config.port
+  if (config.username !== undefined) options.username = config.username
+  if (config.password !== undefined) {
+    options.password = Redacted.isRedacted(config.password) ? Redacted.value(config.password) : config.password
+  }
+  if (config.db !== undefined) options.db = config.db
+  return options
+}
+
+const makeScoped = Effect.fnUntraced(function* (config: RedisClientConfig) {
+  const timeoutMillis = yield* timeoutMillisOf(config.timeout, "timeout")
+  const connectMillis = yield* timeoutMillisOf(config.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT, "connectTimeout")
+  const runtime = yield* Effect.runtime<never>()
+  const options = toIoredisOptions(config)
+  const url = config.url === undefined ? undefined : Redacted.isRedacted(config.url) ? Redacted.value(config.url) : config.url
+
+  const client = yield* Effect.acquireRelease(
+    Effect.sync(() => {
+      const created = url === undefined ? new Redis(options) : new Redis(url, options)
+      // Without a listener ioredis prints "Unhandled error event" for every failed reconnect.
+      created.on("error", (error: Error) => {
+        Runtime.runFork(runtime)(Effect.logWarning("Redis connection error").pipe(Effect.annotateLogs({ error: error.message })))
+      })
+      return created
+    }),
+    (client) => quit(client)
+  )
+
+  yield* boundedPromise("connect", connectMillis, () => client.connect()).pipe(
+    Effect.tapError(() => Effect.sync(() => client.disconnect()))
+  )
+  return makeService(client, timeoutMillis)
+})
+
+const quit = (client: Redis): Effect.Effect<void> =>
+  Effect.async<void>((resume) => {
+    if (client.status === "end") return resume(Effect.void)
+    client.once("end", () => resume(Effect.void))
+    client.quit().catch(() => client.disconnect())
+  }).pipe(
+    Effect.timeoutOption(QUIT_TIMEOUT),
+    Effect.ensuring(Effect.sync(() => client.disconnect()))
+  )

@@ -1,0 +1,426 @@
+/**
+ * The `SessionStore` service: sessions as Redis hashes, plus one Redis SET per
+ * referenced field value holding the ids of the sessions with that value.
+ *
+ * @since 4.0.0
+ */
+import { randomBytes } from "node:crypto"
+import { Context, Effect, Layer } from "effect"
+import type { MaxAgeInput } from "./internal/duration.js"
+import { toMillis } from "./internal/duration.js"
+import { keyBase, referenceKey, resolvePrefix, sessionKey } from "./internal/keys.js"
+import { deleteSession } from "./internal/lua/deleteSession.js"
+import { referenceBatch } from "./internal/lua/referenceBatch.js"
+import { regenerateSession } from "./internal/lua/regenerateSession.js"
+import { setSession } from "./internal/lua/setSession.js"
+import { touchSession } from "./internal/lua/touchSession.js"
+import { unsetFields } from "./internal/lua/unsetFields.js"
+import type { Limits } from "./internal/validate.js"
+import {
+  assignField,
+  checkFieldList,
+  checkFieldName,
+  checkSessionId,
+  DEFAULT_LIMITS,
+  encodeValue,
+  encodeValues,
+  ID_FIELD
+} from "./internal/validate.js"
+import { RedisClient } from "./RedisClient.js"
+import type { RedisClientService } from "./RedisClient.js"
+import { InvalidSessionData, InvalidSessionId, RedisError, SessionConfigError } from "./SessionError.js"
+
+export type { MaxAgeInput } from "./internal/duration.js"
+export type { Limits } from "./internal/validate.js"
+
+/**
+ * A value a session field accepts. Stored, and read back, as a string.
+ *
+ * @since 4.0.0
+ * @category models
+ */
+export type SessionValue = string | number | boolean
+
+/**
+ * A session as read from Redis: field → string. Holds `id` once the session exists.
+ *
+ * @since 4.0.0
+ * @category models
+ */
+export type SessionData = Record<string, string>
+
+/**
+ * Behaviour of the store. Every option is v3-compatible.
+ *
+ * @since 4.0.0
+ * @category models
+ */
+export interface SessionStoreOptions {
+  /** Key prefix. Keys are `${prefix}:${id}` and `${prefix}:${field}:${value}`. */
+  readonly prefix?: string | undefined
+  /** When no `prefix` is given, the prefix becomes `koa-redis-session-sets:${namespace}`. */
+  readonly namespace?: string | undefined
+  /** Fields to cross-reference: v3's object form `{ user_id: {} }` or `["user_id"]`. */
+  readonly references?: ReadonlyArray<string> | Readonly<Record<string, unknown>> | undefined
+  /** Session lifetime: milliseconds, an `ms`-style string (`"28 days"`, `"2h"`), or a `Duration`. Default 28 days. */
+  readonly maxAge?: MaxAgeInput | undefined
+  /** Random bytes in a new session id (base64url-encoded). 12 to 96, default 18. */
+  readonly byteLength?: number | undefined
+  /** Input size limits. Defaults: 1000 fields per call, 256-character field names, 64 KiB values. */
+  readonly limits?: Partial<Limits> | undefined
+}
+
+/**
+ * The errors a store operation on one session can fail with.
+ *
+ * @since 4.0.0
+ * @category errors
+ */
+export type SessionStoreError = RedisError | InvalidSessionId | InvalidSessionData
+
+/**
+ * The store's operations. Writes are one Lua script each: atomic and one round
+ * trip on a standalone Redis. Inputs are checked before anything is sent.
+ *
+ * @since 4.0.0
+ * @category models
+ */
+export interface SessionStoreService {
+  /** The resolved key prefix. */
+  readonly prefix: string
+  /** The referenced fields. */
+  readonly references: ReadonlyArray<string>
+  /** The default session lifetime, in milliseconds. */
+  readonly maxAgeMillis: number
+  /** A new crypto-random session id: `byteLength` bytes, base64url. */
+  readonly createSessionId: Effect.Effect<string>
+  /** The Redis key of a session's hash (v3 layout). */
+  readonly getSessionKey: (id: string) => string
+  /** The Redis key of the SET of session ids whose `field` holds `value` (v3 layout). */
+  readonly getReferenceKey: (field: string, value: SessionValue) => string
+  /**
+   * The session's fields, or only `fields` (those present, plus `id`).
+   * `{}` when the session does not exist.
+   */
+  readonly get: (id: string, fields?: ReadonlyArray<string>) => Effect.Effect<SessionData, SessionStoreError>
+  /**
+   * Writes `values`, creating the session when needed, and resets its lifetime
+   * to `maxAge` (default: the store's). A referenced field that changes value
+   * moves the id from the old value's set to the new one.
+   */
+  readonly set: (
+    id: string,
+    values: Readonly<Record<string, SessionValue>>,
+    maxAge?: MaxAgeInput | null
+  ) => Effect.Effect<void, SessionStoreError>
+  /**
+   * Like `set`, but writes only when the session exists, checked in the same
+   * atomic step. Returns whether it wrote. Used to never resurrect a revoked id.
+   */
+  readonly setExisting: (
+    id: string,
+    values: Readonly<Record<string, SessionValue>>,
+    maxAge?: MaxAgeInput | null
+  ) => Effect.Effect<boolean, SessionStoreError>
+  /** Removes `fields` (and the id from their reference sets) and resets the lifetime. No-op without a session. */
+  readonly unset: (id: string, fields: ReadonlyArray<string>, maxAge?: MaxAgeInput | null) => Effect.Effect<void, SessionStoreError>
+  /** Resets the session's lifetime and extends its reference sets. Returns whether the session exists. */
+  readonly touch: (id: string, maxAge?: MaxAgeInput | null) => Effect.Effect<boolean, SessionStoreError>
+  /** Deletes the session and removes its id from every reference set. Returns whether it existed. */
+  readonly delete: (id: string) => Effect.Effect<boolean, SessionStoreError>
+  /**
+   * Moves a session's data to a new id (`newId`, or a fresh one) atomically: the
+   * old id stops existing and leaves every reference set. Returns the new id, or
+   * `undefined` when the old session does not exist.
+   */
+  readonly regenerate: (id: string, newId?: string, maxAge?: MaxAgeInput | null) => Effect.Effect<string | undefined, SessionStoreError>
+  /**
+   * Ids of the live sessions whose `field` holds `value`. Reads the set in SSCAN
+   * batches and prunes ids of expired sessions (or of sessions that no longer hold the value).
+   */
+  readonly listByReference: (field: string, value: SessionValue) => Effect.Effect<Array<string>, RedisError | InvalidSessionData>
+  /**
+   * Deletes every session whose `field` holds `value` ("sign out everywhere").
+   * Reads the set in SSCAN batches (bounded memory, fine for 100 000+ members) and
+   * returns how many sessions it deleted. Sessions created after the call started may survive it.
+   */
+  readonly deleteByReference: (field: string, value: SessionValue) => Effect.Effect<number, RedisError | InvalidSessionData>
+}
+
+/** Ids per SSCAN page in `listByReference` / `deleteByReference`. */
+const SCAN_BATCH = 500
+const DEFAULT_MAX_AGE = 28 * 24 * 60 * 60 * 1000
+
+interface ResolvedOptions {
+  readonly prefix: string
+  readonly references: ReadonlyArray<string>
+  readonly maxAgeMillis: number
+  readonly byteLength: number
+  readonly limits: Limits
+}
+
+const configError = (option: string, reason: string) => new SessionConfigError({ option, reason })
+
+/** Validates options into their resolved form. Pure: the factory calls it synchronously. */
+export const resolveOptions = (options: SessionStoreOptions = {}): ResolvedOptions | SessionConfigError => {
+  if (options.prefix !== undefined && typeof options.prefix !== "string") return configError("prefix", "must be a string")
+  if (options.namespace !== undefined && typeof options.namespace !== "string") return configError("namespace", "must be a string")
+  const limits: Limits = { ...DEFAULT_LIMITS, ...options.limits }
+  for (const [name, value] of Object.entries(limits)) {
+    if (!Number.isInteger(value) || value < 1) return configError(`limits.${name}`, "must be a positive integer")
+  }
+
+  let references: Array<string> = []
+  if (Array.isArray(options.references)) references = [...(options.references as ReadonlyArray<string>)]
+  else if (options.references !== undefined && options.references !== null) {
+    if (typeof options.references !== "object") return configError("references", "must be an array of field names or an object")
+    references = Object.keys(options.references)
+  }
+  for (const field of references) {
+    const bad = checkFieldName(field, limits)
+    if (bad !== undefined) return configError("references", bad.reason)
+    if (field === ID_FIELD) return configError("references", "the id field cannot be referenced")
+  }
+
+  let maxAgeMillis = DEFAULT_MAX_AGE
+  // v3: a falsy maxAge meant the default.
+  if (options.maxAge !== undefined && options.maxAge !== null && options.maxAge !== 0 && options.maxAge !== "") {
+    const millis = toMillis(options.maxAge)
+    if (millis === undefined) return configError("maxAge", `expected a positive duration, got ${JSON.stringify(String(options.maxAge))}`)
+    maxAgeMillis = millis
+  }
+
+  const byteLength = options.byteLength ?? 18
+  if (!Number.isInteger(byteLength) || byteLength < 12 || byteLength > 96) {
+    return configError("byteLength", "must be an integer from 12 to 96 (ids are 16 to 128 characters)")
+  }
+  return { prefix: resolvePrefix(options), references: Array.from(new Set(references)), maxAgeMillis, byteLength, limits }
+}
+
+const fail = <E>(error: E) => Effect.fail(error)
+
+/**
+ * Builds the store over the `RedisClient` in context.
+ *
+ * @since 4.0.0
+ * @category constructors
+ */
+export const make = (options: SessionStoreOptions = {}): Effect.Effect<SessionStoreService, SessionConfigError, RedisClient> =>
+  Effect.flatMap(RedisClient, (redis) => {
+    const resolved = resolveOptions(options)
+    return resolved instanceof SessionConfigError ? Effect.fail(resolved) : Effect.succeed(makeWith(redis, resolved))
+  })
+
+const makeWith = (redis: RedisClientService, options: ResolvedOptions): SessionStoreService => {
+  const { prefix, references, maxAgeMillis, byteLength, limits } = options
+  const base = keyBase(prefix)
+  const isReference = new Set(references)
+
+  const ttlOf = (maxAge: MaxAgeInput | null | undefined): number | InvalidSessionData => {
+    if (maxAge === undefined || maxAge === null || maxAge === 0 || maxAge === "") return maxAgeMillis
+    return toMillis(maxAge) ?? new InvalidSessionData({ reason: "maxAge must be a positive duration", field: "maxAge" })
+  }
+
+  const write = (
+    operation: string,
+    id: string,
+    values: unknown,
+    maxAge: MaxAgeInput | null | undefined,
+    onlyExisting: boolean
+  ): Effect.Effect<boolean, SessionStoreError> => {
+    const badId = checkSessionId(id)
+    if (badId !== undefined) return fail(badId)
+    const flat = encodeValues(values, limits)
+    if (!Array.isArray(flat)) return fail(flat)
+    const ttl = ttlOf(maxAge)
+    if (typeof ttl !== "number") return fail(ttl)
+    return Effect.map(
+      redis.runScript(operation, setSession, [sessionKey(prefix, id), base], [
+        id,
+        ttl,
+        onlyExisting ? "1" : "0",
+        references.length,
+        ...references,
+        ...flat
+      ]),
+      (written) => written === 1
+    )
+  }
+
+  const checkReference = (field: string, value: SessionValue): string | InvalidSessionData => {
+    if (!isReference.has(field)) return new InvalidSessionData({ reason: "not a configured reference field", field })
+    return encodeValue(field, value, limits)
+  }
+
+  const scanReference = <A>(
+    operation: string,
+    field: string,
+    value: SessionValue,
+    mode: "list" | "delete",
+    initial: A,
+    fold: (acc: A, reply: unknown) => A
+  ): Effect.Effect<A, RedisError | InvalidSessionData> => {
+    const encoded = checkReference(field, value)
+    if (typeof encoded !== "string") return fail(encoded)
+    const setKey = referenceKey(prefix, field, encoded)
+    const page = (cursor: string, acc: A): Effect.Effect<A, RedisError> =>
+      Effect.flatMap(
+        redis.use(operation, (client) => client.sscan(setKey, cursor, "COUNT", SCAN_BATCH)),
+        ([next, ids]) => {
+          const processed =
+            ids.length === 0
+              ? Effect.succeed(acc)
+              : Effect.map(
+                  redis.runScript(operation, referenceBatch, [setKey, base], [field, encoded, mode, references.length, ...references, ...ids]),
+                  (reply) => fold(acc, reply)
+                )
+          return next === "0" ? processed : Effect.flatMap(processed, (acc2) => page(next, acc2))
+        }
+      )
+    return page("0", initial)
+  }
+
+  return {
+    prefix,
+    references,
+    maxAgeMillis,
+    createSessionId: Effect.sync(() => randomBytes(byteLength).toString("base64url")),
+    getSessionKey: (id) => sessionKey(prefix, id),
+    getReferenceKey: (field, value) => referenceKey(prefix, field, String(value)),
+
+    get: (id, fields) => {
+      const badId = checkSessionId(id)
+      if (badId !== undefined) return fail(badId)
+      const key = sessionKey(prefix, id)
+      if (fields === undefined || fields === null) {
+        return redis.use("SessionStore.get", (client) => client.hgetall(key))
+      }
+      const list = checkFieldList(fields, limits, { allowId: true })
+      if (!Array.isArray(list)) return fail(list)
+      if (!list.includes(ID_FIELD)) list.push(ID_FIELD)
+      return Effect.map(
+        redis.use("SessionStore.get", (client) => client.hmget(key, ...list)),
+        (values) => {
+          const session: SessionData = {}
+          // No `id` means no session: answer {} as HGETALL does.
+          if (values[list.indexOf(ID_FIELD)] == null) return session
+          for (let i = 0; i < list.length; i++) {
+            const value = values[i]
+            if (value != null) assignField(session, list[i]!, value)
+          }
+          return session
+        }
+      )
+    },
+
+    set: (id, values, maxAge) => Effect.asVoid(write("SessionStore.set", id, values, maxAge, false)),
+
+    setExisting: (id, values, maxAge) => write("SessionStore.setExisting", id, values, maxAge, true),
+
+    unset: (id, fields, maxAge) => {
+      const badId = checkSessionId(id)
+      if (badId !== undefined) return fail(badId)
+      const list = checkFieldList(fields, limits, { allowId: false })
+      if (!Array.isArray(list)) return fail(list)
+      const ttl = ttlOf(maxAge)
+      if (typeof ttl !== "number") return fail(ttl)
+      return Effect.asVoid(
+        redis.runScript("SessionStore.unset", unsetFields, [sessionKey(prefix, id), base], [
+          id,
+          ttl,
+          references.length,
+          ...references,
+          ...list
+        ])
+      )
+    },
+
+    touch: (id, maxAge) => {
+      const badId = checkSessionId(id)
+      if (badId !== undefined) return fail(badId)
+      const ttl = ttlOf(maxAge)
+      if (typeof ttl !== "number") return fail(ttl)
+      return Effect.map(
+        redis.runScript("SessionStore.touch", touchSession, [sessionKey(prefix, id), base], [id, ttl, references.length, ...references]),
+        (touched) => touched === 1
+      )
+    },
+
+    delete: (id) => {
+      const badId = checkSessionId(id)
+      if (badId !== undefined) return fail(badId)
+      return Effect.map(
+        redis.runScript("SessionStore.delete", deleteSession, [sessionKey(prefix, id), base], [id, references.length, ...references]),
+        (deleted) => deleted === 1
+      )
+    },
+
+    regenerate: (id, newId, maxAge) => {
+      const badId = checkSessionId(id) ?? (newId === undefined ? undefined : checkSessionId(newId))
+      if (badId !== undefined) return fail(badId)
+      const ttl = ttlOf(maxAge)
+      if (typeof ttl !== "number") return fail(ttl)
+      const target = newId ?? randomBytes(byteLength).toString("base64url")
+      if (target === id) return fail(new InvalidSessionId({ reason: "the new id must differ from the old one" }))
+      return Effect.flatMap(
+        redis.runScript("SessionStore.regenerate", regenerateSession, [sessionKey(prefix, id), sessionKey(prefix, target), base], [
+          id,
+          target,
+          ttl,
+          references.length,
+          ...references
+        ]),
+        (reply) => {
+          if (reply === 1) return Effect.succeed<string | undefined>(target)
+          if (reply === 0) return Effect.succeed(undefined)
+          return fail(new InvalidSessionId({ reason: "the new id is already in use" }))
+        }
+      )
+    },
+
+    listByReference: (field, value) => {
+      const seen = new Set<string>()
+      return Effect.map(
+        scanReference("SessionStore.listByReference", field, value, "list", seen, (acc, reply) => {
+          for (const id of reply as Array<string>) acc.add(id)
+          return acc
+        }),
+        (ids) => Array.from(ids)
+      )
+    },
+
+    deleteByReference: (field, value) =>
+      scanReference("SessionStore.deleteByReference", field, value, "delete", 0, (count, reply) => count + (reply as number))
+  }
+}
+
+/**
+ * The session store, over the `RedisClient` in context.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Layer } from "effect"
+ * import { RedisClient, SessionStore } from "koa-redis-session-sets"
+ *
+ * // A backend job: sign user 42 out everywhere.
+ * const revoke = Effect.gen(function* () {
+ *   const store = yield* SessionStore
+ *   return yield* store.deleteByReference("user_id", 42)
+ * })
+ *
+ * const StoreLive = SessionStore.layer({ references: ["user_id"] }).pipe(
+ *   Layer.provide(RedisClient.layer("redis://127.0.0.1:6379"))
+ * )
+ * Effect.runPromise(revoke.pipe(Effect.provide(StoreLive)))
+ * ```
+ *
+ * @since 4.0.0
+ * @category tags
+ */
+export class SessionStore extends Context.Tag("koa-redis-session-sets/SessionStore")<SessionStore, SessionStoreService>() {
+  /** Builds the store over the `RedisClient` in context. */
+  static readonly make = make
+  /** A layer of the store; needs a `RedisClient` layer. */
+  static readonly layer = (options: SessionStoreOptions = {}): Layer.Layer<SessionStore, SessionConfigError, RedisClient> =>
+    Layer.effect(SessionStore, make(options))
+}

@@ -1,0 +1,53 @@
+// Lua shared by the scripts. Reference-set keys are derived from KEYS[base]
+// (`${prefix}:`) because a referenced value is only known once the script has read
+// the hash, atomically. Values and ids never reach Lua code as code: they are ARGV.
+export const commonLua = `
+local function addReference(key, id, ttl)
+  local existed = redis.call('EXISTS', key)
+  redis.call('SADD', key, id)
+  local current = redis.call('PTTL', key)
+  -- A set created here has no TTL yet. A set v3 left without one already outlives every member: keep it.
+  if existed == 0 or (current >= 0 and current < ttl) then
+    redis.call('PEXPIRE', key, ttl)
+  end
+end
+
+-- Re-asserts membership and TTL of every reference set of the session (self-healing).
+local function refreshReferences(base, hash, id, fields, ttl)
+  if #fields == 0 then return end
+  local values = redis.call('HMGET', hash, unpack(fields))
+  for i, field in ipairs(fields) do
+    if values[i] then addReference(base .. field .. ':' .. values[i], id, ttl) end
+  end
+end
+
+local function removeReferences(base, hash, id, fields)
+  if #fields == 0 then return end
+  local values = redis.call('HMGET', hash, unpack(fields))
+  for i, field in ipairs(fields) do
+    if values[i] then redis.call('SREM', base .. field .. ':' .. values[i], id) end
+  end
+end
+
+local function readList(from, count)
+  local list, lookup = {}, {}
+  for i = 1, count do
+    list[i] = ARGV[from + i - 1]
+    lookup[list[i]] = true
+  end
+  return list, lookup
+end
+
+-- HSET/HDEL with at most 200 arguments per call: Lua's unpack has a stack limit.
+local function inBatches(command, hash, from)
+  local batch = {}
+  for i = from, #ARGV do
+    batch[#batch + 1] = ARGV[i]
+    if #batch >= 200 then
+      redis.call(command, hash, unpack(batch))
+      batch = {}
+    end
+  end
+  if #batch > 0 then redis.call(command, hash, unpack(batch)) end
+end
+`

@@ -1,0 +1,34 @@
+import * as LuaScript from "../../LuaScript.js"
+import { commonLua } from "./common.js"
+
+/**
+ * KEYS: session hash, key base. ARGV: id, ttl ms, n, n referenced fields, then
+ * the fields to remove. Removes the id from the sets of removed referenced
+ * values, deletes the fields, resets the TTL and extends the remaining sets.
+ * Returns 1, or 0 when there is no session (nothing is written then).
+ */
+export const unsetFields = LuaScript.make(
+  "unsetFields",
+  2,
+  commonLua +
+    `
+local hash, base = KEYS[1], KEYS[2]
+local id, ttl = ARGV[1], tonumber(ARGV[2])
+if redis.call('EXISTS', hash) == 0 then return 0 end
+local nrefs = tonumber(ARGV[3])
+local refs, isRef = readList(4, nrefs)
+local first = 4 + nrefs
+for i = first, #ARGV do
+  local field = ARGV[i]
+  if isRef[field] then
+    local old = redis.call('HGET', hash, field)
+    if old then redis.call('SREM', base .. field .. ':' .. old, id) end
+  end
+end
+inBatches('HDEL', hash, first)
+redis.call('HSET', hash, 'id', id)
+redis.call('PEXPIRE', hash, ttl)
+refreshReferences(base, hash, id, refs, ttl)
+return 1
+`
+)
