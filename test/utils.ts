@@ -51,3 +51,6 @@ export const commandStats = (client: Redis) =>
 
 /** Runs one command on the raw client: `yield* raw((c) => c.smembers(key))`. */
 export const raw = <A>(f: (client: Redis) => Promise<A>) => Effect.flatMap(Raw, (client) => Effect.promise(() => f(client)))
+
+/** Waits in real time, whatever clock the test runs with (Redis TTLs run on the real one). */
+export const realSleep = (millis: number) => Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, millis)))
