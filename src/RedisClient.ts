@@ -83,14 +83,21 @@ export class RedisTimeoutError extends Error {
   }
 }
 
-const timeoutMillisOf = (input: Duration.DurationInput | undefined, option: string): Effect.Effect<number, SessionConfigError> => {
-  const decoded = Duration.decodeUnknown(input ?? DEFAULT_TIMEOUT)
-  if (decoded._tag === "None") return Effect.fail(new SessionConfigError({ option, reason: "not a duration" }))
+const millisOf = (input: Duration.DurationInput | undefined, fallback: Duration.Duration, option: string): number | SessionConfigError => {
+  const decoded = Duration.decodeUnknown(input ?? fallback)
+  if (decoded._tag === "None") return new SessionConfigError({ option, reason: "not a duration" })
   const millis = Duration.toMillis(decoded.value)
-  if (!(millis > 0) || !Number.isFinite(millis)) {
-    return Effect.fail(new SessionConfigError({ option, reason: "must be a positive, finite duration" }))
-  }
-  return Effect.succeed(Math.ceil(millis))
+  if (!(millis > 0) || !Number.isFinite(millis)) return new SessionConfigError({ option, reason: "must be a positive, finite duration" })
+  return Math.ceil(millis)
+}
+
+const timeoutMillisOf = (
+  input: Duration.DurationInput | undefined,
+  option: string,
+  fallback: Duration.Duration = DEFAULT_TIMEOUT
+): Effect.Effect<number, SessionConfigError> => {
+  const millis = millisOf(input, fallback, option)
+  return typeof millis === "number" ? Effect.succeed(millis) : Effect.fail(millis)
 }
 
 // A promise raced against a timer. Cheaper than `Effect.timeout` on the hot path:
@@ -169,6 +176,17 @@ export class RedisClient extends Context.Tag("koa-redis-session-sets/RedisClient
   static readonly layer = (config: string | RedisClientConfig): Layer.Layer<RedisClient, RedisError | SessionConfigError> =>
     Layer.scoped(RedisClient, RedisClient.make(config))
 
+  /**
+   * The service over a client the caller owns, built synchronously (throws
+   * `SessionConfigError` for a bad timeout). The client is never quit.
+   */
+  static readonly unsafeFromClient = (client: Redis | Cluster, options: RedisClientOptions = {}): RedisClientService =>
+  {
+    const millis = millisOf(options.timeout, DEFAULT_TIMEOUT, "timeout")
+    if (typeof millis !== "number") throw millis
+    return makeService(client, millis)
+  }
+
   /** A layer over a client the caller owns (ioredis `Redis` or `Cluster`). It is never quit by this library. */
   static readonly layerFromClient = (
     client: Redis | Cluster,
@@ -196,7 +214,7 @@ const toIoredisOptions = (config: RedisClientConfig): IoredisOptions => {
 
 const makeScoped = Effect.fnUntraced(function* (config: RedisClientConfig) {
   const timeoutMillis = yield* timeoutMillisOf(config.timeout, "timeout")
-  const connectMillis = yield* timeoutMillisOf(config.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT, "connectTimeout")
+  const connectMillis = yield* timeoutMillisOf(config.connectTimeout, "connectTimeout", DEFAULT_CONNECT_TIMEOUT)
   const runtime = yield* Effect.runtime<never>()
   const options = toIoredisOptions(config)
   const url = config.url === undefined ? undefined : Redacted.isRedacted(config.url) ? Redacted.value(config.url) : config.url

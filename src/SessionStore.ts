@@ -86,12 +86,18 @@ export type SessionStoreError = RedisError | InvalidSessionId | InvalidSessionDa
  * @category models
  */
 export interface SessionStoreService {
+  /** The Redis connection the store runs on. */
+  readonly redis: RedisClientService
+  /** Random bytes in a new session id. */
+  readonly byteLength: number
   /** The resolved key prefix. */
   readonly prefix: string
   /** The referenced fields. */
   readonly references: ReadonlyArray<string>
   /** The default session lifetime, in milliseconds. */
   readonly maxAgeMillis: number
+  /** The input size limits in force. */
+  readonly limits: Limits
   /** A new crypto-random session id: `byteLength` bytes, base64url. */
   readonly createSessionId: Effect.Effect<string>
   /** The Redis key of a session's hash (v3 layout). */
@@ -122,8 +128,11 @@ export interface SessionStoreService {
     values: Readonly<Record<string, SessionValue>>,
     maxAge?: MaxAgeInput | null
   ) => Effect.Effect<boolean, SessionStoreError>
-  /** Removes `fields` (and the id from their reference sets) and resets the lifetime. No-op without a session. */
-  readonly unset: (id: string, fields: ReadonlyArray<string>, maxAge?: MaxAgeInput | null) => Effect.Effect<void, SessionStoreError>
+  /**
+   * Removes `fields` (and the id from their reference sets) and resets the
+   * lifetime. Returns whether the session exists; without one nothing is written.
+   */
+  readonly unset: (id: string, fields: ReadonlyArray<string>, maxAge?: MaxAgeInput | null) => Effect.Effect<boolean, SessionStoreError>
   /** Resets the session's lifetime and extends its reference sets. Returns whether the session exists. */
   readonly touch: (id: string, maxAge?: MaxAgeInput | null) => Effect.Effect<boolean, SessionStoreError>
   /** Deletes the session and removes its id from every reference set. Returns whether it existed. */
@@ -199,6 +208,12 @@ export const resolveOptions = (options: SessionStoreOptions = {}): ResolvedOptio
 
 const fail = <E>(error: E) => Effect.fail(error)
 
+/** The TTL a call's `maxAge` stands for: the default when absent (v3: any falsy value), else a positive duration. */
+export const ttlOf = (maxAge: MaxAgeInput | null | undefined, defaultMillis: number): number | InvalidSessionData => {
+  if (maxAge === undefined || maxAge === null || maxAge === 0 || maxAge === "") return defaultMillis
+  return toMillis(maxAge) ?? new InvalidSessionData({ reason: "maxAge must be a positive duration", field: "maxAge" })
+}
+
 /**
  * Builds the store over the `RedisClient` in context.
  *
@@ -211,15 +226,26 @@ export const make = (options: SessionStoreOptions = {}): Effect.Effect<SessionSt
     return resolved instanceof SessionConfigError ? Effect.fail(resolved) : Effect.succeed(makeWith(redis, resolved))
   })
 
+/**
+ * Builds the store synchronously over a `RedisClient` service value; throws
+ * `SessionConfigError` for invalid options. For the Promise facade, which must
+ * offer `store.getSessionKey` before anything async has run.
+ *
+ * @since 4.0.0
+ * @category constructors
+ */
+export const unsafeMake = (redis: RedisClientService, options: SessionStoreOptions = {}): SessionStoreService => {
+  const resolved = resolveOptions(options)
+  if (resolved instanceof SessionConfigError) throw resolved
+  return makeWith(redis, resolved)
+}
+
 const makeWith = (redis: RedisClientService, options: ResolvedOptions): SessionStoreService => {
   const { prefix, references, maxAgeMillis, byteLength, limits } = options
   const base = keyBase(prefix)
   const isReference = new Set(references)
 
-  const ttlOf = (maxAge: MaxAgeInput | null | undefined): number | InvalidSessionData => {
-    if (maxAge === undefined || maxAge === null || maxAge === 0 || maxAge === "") return maxAgeMillis
-    return toMillis(maxAge) ?? new InvalidSessionData({ reason: "maxAge must be a positive duration", field: "maxAge" })
-  }
+  const ttlFor = (maxAge: MaxAgeInput | null | undefined) => ttlOf(maxAge, maxAgeMillis)
 
   const write = (
     operation: string,
@@ -232,7 +258,7 @@ const makeWith = (redis: RedisClientService, options: ResolvedOptions): SessionS
     if (badId !== undefined) return fail(badId)
     const flat = encodeValues(values, limits)
     if (!Array.isArray(flat)) return fail(flat)
-    const ttl = ttlOf(maxAge)
+    const ttl = ttlFor(maxAge)
     if (typeof ttl !== "number") return fail(ttl)
     return Effect.map(
       redis.runScript(operation, setSession, [sessionKey(prefix, id), base], [
@@ -281,9 +307,12 @@ const makeWith = (redis: RedisClientService, options: ResolvedOptions): SessionS
   }
 
   return {
+    redis,
+    byteLength,
     prefix,
     references,
     maxAgeMillis,
+    limits,
     createSessionId: Effect.sync(() => randomBytes(byteLength).toString("base64url")),
     getSessionKey: (id) => sessionKey(prefix, id),
     getReferenceKey: (field, value) => referenceKey(prefix, field, String(value)),
@@ -322,23 +351,24 @@ const makeWith = (redis: RedisClientService, options: ResolvedOptions): SessionS
       if (badId !== undefined) return fail(badId)
       const list = checkFieldList(fields, limits, { allowId: false })
       if (!Array.isArray(list)) return fail(list)
-      const ttl = ttlOf(maxAge)
+      const ttl = ttlFor(maxAge)
       if (typeof ttl !== "number") return fail(ttl)
-      return Effect.asVoid(
+      return Effect.map(
         redis.runScript("SessionStore.unset", unsetFields, [sessionKey(prefix, id), base], [
           id,
           ttl,
           references.length,
           ...references,
           ...list
-        ])
+        ]),
+        (exists) => exists === 1
       )
     },
 
     touch: (id, maxAge) => {
       const badId = checkSessionId(id)
       if (badId !== undefined) return fail(badId)
-      const ttl = ttlOf(maxAge)
+      const ttl = ttlFor(maxAge)
       if (typeof ttl !== "number") return fail(ttl)
       return Effect.map(
         redis.runScript("SessionStore.touch", touchSession, [sessionKey(prefix, id), base], [id, ttl, references.length, ...references]),
@@ -358,7 +388,7 @@ const makeWith = (redis: RedisClientService, options: ResolvedOptions): SessionS
     regenerate: (id, newId, maxAge) => {
       const badId = checkSessionId(id) ?? (newId === undefined ? undefined : checkSessionId(newId))
       if (badId !== undefined) return fail(badId)
-      const ttl = ttlOf(maxAge)
+      const ttl = ttlFor(maxAge)
       if (typeof ttl !== "number") return fail(ttl)
       const target = newId ?? randomBytes(byteLength).toString("base64url")
       if (target === id) return fail(new InvalidSessionId({ reason: "the new id must differ from the old one" }))

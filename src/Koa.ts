@@ -1,0 +1,358 @@
+/**
+ * The Koa bridge and the v3 Promise facade:
+ * `const SessionMiddleware = KoaRedisSessionSets(app, options)`.
+ *
+ * One runtime per factory call; each `ctx.session` call runs one Effect on it.
+ * Promises reject with the typed error instances themselves.
+ *
+ * @since 4.0.0
+ */
+import type { IncomingMessage, ServerResponse } from "node:http"
+import { Cause, Context, Effect, Exit, Layer, ManagedRuntime } from "effect"
+import type { Duration } from "effect"
+import { Cluster, Redis } from "ioredis"
+import type { RedisOptions } from "ioredis"
+import type {} from "koa"
+import * as Csrf from "./Csrf.js"
+import { RedisClient } from "./RedisClient.js"
+import type { RedisClientService } from "./RedisClient.js"
+import { Session } from "./Session.js"
+import type { SessionCookie, SessionService } from "./Session.js"
+import { SessionConfigError } from "./SessionError.js"
+import { SessionStore, unsafeMake } from "./SessionStore.js"
+import type { MaxAgeInput, SessionData, SessionStoreOptions, SessionStoreService, SessionValue } from "./SessionStore.js"
+
+/**
+ * The parts of a Koa application the factory reads.
+ *
+ * @since 4.0.0
+ * @category models
+ */
+export interface KoaAppLike {
+  keys?: unknown
+}
+
+/**
+ * The parts of a Koa context the middleware uses (`ctx.cookies` is the `cookies` package).
+ *
+ * @since 4.0.0
+ * @category models
+ */
+export interface KoaContextLike {
+  readonly cookies: {
+    get(name: string, options?: { signed?: boolean }): string | undefined
+    set(name: string, value?: string | null, options?: Record<string, unknown>): unknown
+  }
+  readonly req: IncomingMessage
+  readonly res: ServerResponse
+  session?: KoaSession | undefined
+}
+
+/**
+ * Options of the factory: the store's, the connection's, the cookie's and CSRF's.
+ *
+ * @since 4.0.0
+ * @category models
+ */
+export interface KoaRedisSessionSetsOptions extends SessionStoreOptions, Csrf.CsrfOptions {
+  /** An ioredis `Redis` or `Cluster` the app owns. The library never quits it. */
+  readonly client?: Redis | Cluster | undefined
+  /** Without `client`: a URL or ioredis options for a connection the library owns (quit by `close()`). */
+  readonly redis?: string | Omit<RedisOptions, "replyMapping"> | undefined
+  /** Longest a Redis operation may take before the request fails with 503. Default 2 seconds. */
+  readonly timeout?: Duration.DurationInput | undefined
+  /** Cookie name. Default `"session-id"`. */
+  readonly key?: string | undefined
+  /** Sign the cookie with `app.keys`. Default `true`; the factory throws when `app.keys` is missing. */
+  readonly signed?: boolean | undefined
+  /** Default `true`. */
+  readonly httpOnly?: boolean | undefined
+  /** Default `"lax"`. */
+  readonly sameSite?: "lax" | "strict" | "none" | boolean | undefined
+  /** Default: the `cookies` package's (true on HTTPS requests). */
+  readonly secure?: boolean | undefined
+  readonly domain?: string | undefined
+  /** Default `"/"`. */
+  readonly path?: string | undefined
+  /** Default `true`. */
+  readonly overwrite?: boolean | undefined
+}
+
+/**
+ * `ctx.session`: the v3 session API, as Promises.
+ *
+ * @since 4.0.0
+ * @category models
+ */
+export interface KoaSession {
+  /** The Redis key of this session's hash (assigns an id if the request has none). */
+  getKey(): string
+  /** The session, or some `fields` of it; `{}` when there is none. Never writes. */
+  get(fields?: ReadonlyArray<string>): Promise<SessionData>
+  /** Writes fields, creating the session and sending the cookie when needed. */
+  set(values: Readonly<Record<string, SessionValue>>, maxAge?: MaxAgeInput | null): Promise<void>
+  /** Removes fields and refreshes the cookie and lifetime. */
+  unset(fields: ReadonlyArray<string>, maxAge?: MaxAgeInput | null): Promise<void>
+  /** Refreshes the cookie and the session's lifetime. */
+  touch(maxAge?: MaxAgeInput | null): Promise<void>
+  /** Deletes the session and clears the cookie. */
+  delete(): Promise<void>
+  /** A new id for the same data (call it at login). The old id is dead afterwards. */
+  regenerate(): Promise<void>
+  /** A CSRF token (creates the session's secret when missing, recording it on `session`). */
+  createCSRFToken(session?: Record<string, string> | null): Promise<string>
+  /** Whether a CSRF token is valid; `false` for anything missing or malformed. */
+  verifyCSRFToken(token: unknown): Promise<boolean>
+  verifyCSRFToken(session: Record<string, string> | null | undefined, token: unknown): Promise<boolean>
+  /** The Effect twin of this object. */
+  readonly effect: SessionService
+}
+
+/**
+ * `SessionMiddleware.store`: the v3 Store API as Promises, plus revoke-all.
+ *
+ * @since 4.0.0
+ * @category models
+ */
+export interface PromiseStore {
+  readonly client: Redis | Cluster
+  readonly prefix: string
+  readonly references: ReadonlyArray<string>
+  readonly maxAge: number
+  createSessionId(): string
+  getSessionKey(id: string): string
+  getReferenceKey(field: string, value: SessionValue): string
+  get(id: string, fields?: ReadonlyArray<string>): Promise<SessionData>
+  set(id: string, values: Readonly<Record<string, SessionValue>>, maxAge?: MaxAgeInput | null): Promise<void>
+  unset(id: string, fields: ReadonlyArray<string>, maxAge?: MaxAgeInput | null): Promise<boolean>
+  touch(id: string, maxAge?: MaxAgeInput | null): Promise<boolean>
+  delete(id: string): Promise<boolean>
+  regenerate(id: string, newId?: string): Promise<string | undefined>
+  listByReference(field: string, value: SessionValue): Promise<Array<string>>
+  /** Deletes every session whose `field` holds `value`; resolves to how many. The way to "sign out everywhere". */
+  deleteByReference(field: string, value: SessionValue): Promise<number>
+}
+
+/**
+ * The services an Effect run through {@link SessionMiddleware.run} may use.
+ *
+ * @since 4.0.0
+ * @category models
+ */
+export type RequestServices = Session | SessionStore | RedisClient
+
+/**
+ * What the factory returns: a Koa middleware with v3's properties.
+ *
+ * @since 4.0.0
+ * @category middleware
+ */
+export interface SessionMiddleware {
+  (ctx: KoaContextLike, next: () => Promise<unknown>): Promise<unknown>
+  readonly store: PromiseStore
+  readonly tokens: Csrf.Csrf["tokens"]
+  readonly options: Readonly<KoaRedisSessionSetsOptions> & { readonly key: string }
+  /** A `ctx.session` for any context (the middleware does exactly this). */
+  createSession(ctx: KoaContextLike): KoaSession
+  getReferenceKey(field: string, value: SessionValue): string
+  /**
+   * Runs an Effect with this request's `Session`, the `SessionStore` and the
+   * `RedisClient` provided. Rejects with the typed error itself; interrupted
+   * when the client goes away.
+   */
+  run<A, E>(ctx: KoaContextLike, effect: Effect.Effect<A, E, RequestServices>): Promise<A>
+  /** The runtime every call runs on. */
+  readonly runtime: ManagedRuntime.ManagedRuntime<SessionStore | RedisClient, never>
+  /** Releases the runtime and quits a connection the library opened. Never quits `options.client`. */
+  close(): Promise<void>
+}
+
+const COOKIE_DEFAULTS = { key: "session-id", signed: true, httpOnly: true, sameSite: "lax", overwrite: true, path: "/" } as const
+
+/**
+ * Creates the session middleware (v3's default export).
+ *
+ * @example
+ * ```ts
+ * import Koa from "koa"
+ * import { Redis } from "ioredis"
+ * import KoaRedisSessionSets from "koa-redis-session-sets"
+ *
+ * const app = new Koa()
+ * app.keys = ["a secret"]
+ * const client = new Redis()
+ * const Session = KoaRedisSessionSets(app, { client, references: { user_id: {} } })
+ * app.use(Session)
+ * app.use(async (ctx) => {
+ *   await ctx.session.set({ user_id: 1 })
+ *   ctx.body = await ctx.session.get()
+ * })
+ * ```
+ *
+ * @since 4.0.0
+ * @category constructors
+ */
+export function koaRedisSessionSets(app: KoaAppLike, options: KoaRedisSessionSetsOptions = {}): SessionMiddleware {
+  const key = options.key ?? COOKIE_DEFAULTS.key
+  const signed = options.signed ?? COOKIE_DEFAULTS.signed
+  if (typeof key !== "string" || key === "") throw new SessionConfigError({ option: "key", reason: "must be a non-empty string" })
+  if (signed && !(Array.isArray(app.keys) || (typeof app.keys === "object" && app.keys !== null))) {
+    throw new SessionConfigError({
+      option: "signed",
+      reason: "signed cookies need app.keys (set app.keys = ['a secret']) or pass signed: false"
+    })
+  }
+  const cookieOptions: Record<string, unknown> = {
+    signed,
+    httpOnly: options.httpOnly ?? COOKIE_DEFAULTS.httpOnly,
+    sameSite: options.sameSite ?? COOKIE_DEFAULTS.sameSite,
+    overwrite: options.overwrite ?? COOKIE_DEFAULTS.overwrite,
+    path: options.path ?? COOKIE_DEFAULTS.path
+  }
+  if (options.secure !== undefined) cookieOptions["secure"] = options.secure
+  if (options.domain !== undefined) cookieOptions["domain"] = options.domain
+  const readOptions = { signed }
+
+  const owned = options.client === undefined
+  const client = options.client ?? createOwnedClient(options.redis)
+  const redis: RedisClientService = RedisClient.unsafeFromClient(client, { timeout: options.timeout })
+  const store = unsafeMake(redis, options)
+  const csrf = Csrf.make(options)
+  const context = Context.make(RedisClient, redis).pipe(Context.add(SessionStore, store))
+  const runtime = ManagedRuntime.make(Layer.succeedContext(context))
+
+  // runPromiseExit + squash: the caller gets the typed error itself, not a FiberFailure.
+  const run = <A, E>(effect: Effect.Effect<A, E, SessionStore | RedisClient>, signal?: AbortSignal): Promise<A> =>
+    runtime.runPromiseExit(effect, signal ? { signal } : undefined).then((exit) => {
+      if (Exit.isSuccess(exit)) return exit.value
+      throw Cause.squash(exit.cause)
+    })
+
+  const cookieOf = (ctx: KoaContextLike): SessionCookie => ({
+    read: () => ctx.cookies.get(key, readOptions),
+    write: (id, maxAge) => {
+      ctx.cookies.set(key, id, { ...cookieOptions, maxAge })
+    },
+    clear: () => {
+      ctx.cookies.set(key, null, cookieOptions)
+    }
+  })
+
+  const createSession = (ctx: KoaContextLike): KoaSession => new PromiseSession(Session.make(store, csrf, cookieOf(ctx), store.byteLength), run)
+
+  const sessionOf = (ctx: KoaContextLike): SessionService => {
+    const existing = ctx.session
+    if (existing instanceof PromiseSession) return existing.effect
+    return createSession(ctx).effect
+  }
+
+  const middleware = function koaRedisSessionSets(ctx: KoaContextLike, next: () => Promise<unknown>) {
+    ctx.session = createSession(ctx)
+    return next()
+  }
+
+  const promiseStore: PromiseStore = {
+    client,
+    prefix: store.prefix,
+    references: store.references,
+    maxAge: store.maxAgeMillis,
+    createSessionId: () => Effect.runSync(store.createSessionId),
+    getSessionKey: (id) => store.getSessionKey(id),
+    getReferenceKey: (field, value) => store.getReferenceKey(field, value),
+    get: (id, fields) => run(store.get(id, fields)),
+    set: (id, values, maxAge) => run(store.set(id, values, maxAge)),
+    unset: (id, fields, maxAge) => run(store.unset(id, fields, maxAge)),
+    touch: (id, maxAge) => run(store.touch(id, maxAge)),
+    delete: (id) => run(store.delete(id)),
+    regenerate: (id, newId) => run(store.regenerate(id, newId)),
+    listByReference: (field, value) => run(store.listByReference(field, value)),
+    deleteByReference: (field, value) => run(store.deleteByReference(field, value))
+  }
+
+  return Object.assign(middleware, {
+    store: promiseStore,
+    tokens: csrf.tokens,
+    options: Object.assign(options, { key }) as KoaRedisSessionSetsOptions & { readonly key: string },
+    createSession,
+    getReferenceKey: (field: string, value: SessionValue) => store.getReferenceKey(field, value),
+    run: <A, E>(ctx: KoaContextLike, effect: Effect.Effect<A, E, RequestServices>): Promise<A> =>
+      run(Effect.provideService(effect, Session, sessionOf(ctx)), abortSignalOf(ctx)),
+    runtime,
+    close: async () => {
+      await runtime.dispose()
+      if (owned) await client.quit().then(
+        () => undefined,
+        () => client.disconnect()
+      )
+    }
+  })
+}
+
+const createOwnedClient = (redis: KoaRedisSessionSetsOptions["redis"]): Redis => {
+  const client = typeof redis === "string" ? new Redis(redis) : new Redis(redis ?? {})
+  // ioredis prints "Unhandled error event" without a listener; requests see RedisError instead.
+  client.on("error", () => {})
+  return client
+}
+
+// Aborts when the client goes away before the response is finished.
+const abortSignalOf = (ctx: KoaContextLike): AbortSignal | undefined => {
+  const { req, res } = ctx
+  if (req === undefined || res === undefined) return undefined
+  const controller = new AbortController()
+  const onClose = () => {
+    if (!res.writableFinished) controller.abort()
+  }
+  req.once("close", onClose)
+  res.once("finish", () => req.off("close", onClose))
+  return controller.signal
+}
+
+type Runner = <A, E>(effect: Effect.Effect<A, E, SessionStore | RedisClient>) => Promise<A>
+
+// A class, so the per-request cost is one small object with shared methods.
+class PromiseSession implements KoaSession {
+  constructor(
+    readonly effect: SessionService,
+    private readonly run: Runner
+  ) {}
+  getKey(): string {
+    return Effect.runSync(this.effect.getKey)
+  }
+  get(fields?: ReadonlyArray<string>) {
+    return this.run(this.effect.get(fields))
+  }
+  set(values: Readonly<Record<string, SessionValue>>, maxAge?: MaxAgeInput | null) {
+    return this.run(this.effect.set(values, maxAge))
+  }
+  unset(fields: ReadonlyArray<string>, maxAge?: MaxAgeInput | null) {
+    return this.run(this.effect.unset(fields, maxAge))
+  }
+  touch(maxAge?: MaxAgeInput | null) {
+    return this.run(this.effect.touch(maxAge))
+  }
+  delete() {
+    return this.run(this.effect.delete)
+  }
+  regenerate() {
+    return this.run(this.effect.regenerate)
+  }
+  createCSRFToken(session?: Record<string, string> | null) {
+    return this.run(this.effect.createCSRFToken(session))
+  }
+  verifyCSRFToken(sessionOrToken: unknown, token?: unknown): Promise<boolean> {
+    // v3: verifyCSRFToken(token) or verifyCSRFToken(session, token).
+    if (arguments.length < 2) return this.run(this.effect.verifyCSRFToken(undefined, sessionOrToken))
+    const session = typeof sessionOrToken === "object" && sessionOrToken !== null ? (sessionOrToken as Record<string, string>) : undefined
+    return this.run(this.effect.verifyCSRFToken(session, token))
+  }
+}
+
+export type { SessionStoreService }
+
+declare module "koa" {
+  interface DefaultContext {
+    /** Set by the koa-redis-session-sets middleware. */
+    session: KoaSession
+  }
+}
