@@ -1,0 +1,60 @@
+// The built package, as a v3 app (require) and an ESM app (import) load it.
+import { execFileSync } from "node:child_process"
+import { existsSync, statSync, readdirSync } from "node:fs"
+import { join } from "node:path"
+import { beforeAll, describe, expect, it } from "vitest"
+import { inject } from "vitest"
+
+const root = join(import.meta.dirname, "..")
+const newestSource = () => Math.max(...readdirSync(join(root, "src"), { recursive: true }).map((f) => statSync(join(root, "src", String(f))).mtimeMs))
+
+beforeAll(() => {
+  const built = join(root, "dist", "index.cjs")
+  // `npm test` on a fresh clone has no dist yet; CI builds first, so this is then a no-op.
+  if (!existsSync(built) || statSync(built).mtimeMs < newestSource()) {
+    execFileSync("npm", ["run", "build"], { cwd: root, stdio: "ignore" })
+  }
+}, 120_000)
+
+const runNode = (args: Array<string>, source: string) =>
+  execFileSync(process.execPath, [...args, source], { cwd: root, env: { ...process.env, REDIS_URL: inject("redisUrl") }, encoding: "utf8" })
+
+const scenario = `
+  const app = new Koa(); app.keys = ['k']
+  const client = new Redis(process.env.REDIS_URL)
+  const Session = factory(app, { client, prefix: 't:dist:' + process.pid, references: { user_id: {} } })
+  app.use(Session)
+  app.use(async (ctx) => { await ctx.session.set({ user_id: 1 }); ctx.body = await ctx.session.get() })
+  const server = app.listen(0, '127.0.0.1', async () => {
+    const res = await fetch('http://127.0.0.1:' + server.address().port + '/')
+    const body = await res.json()
+    const revoked = await Session.store.deleteByReference('user_id', 1)
+    const err = await Session.store.get('bad').catch((e) => e)
+    console.log(JSON.stringify({
+      type: typeof factory, user: body.user_id, revoked,
+      named: typeof SessionStore.layer, errorTag: err._tag, isInvalidId: err instanceof InvalidSessionId
+    }))
+    server.close(); await Session.close(); await client.quit()
+  })
+`
+
+describe("the built package", () => {
+  it("require() returns the factory itself, with the named exports on it", () => {
+    const out = runNode(["-e"], `
+      const factory = require('koa-redis-session-sets')
+      const { SessionStore, InvalidSessionId } = require('koa-redis-session-sets')
+      const Koa = require('koa'); const { Redis } = require('ioredis')
+      if (factory.default !== factory) throw new Error('default is not the factory')
+      ${scenario}`)
+    expect(JSON.parse(out)).toEqual({ type: "function", user: "1", revoked: 1, named: "function", errorTag: "InvalidSessionId", isInvalidId: true })
+  })
+
+  it("import gives the same function as the default export, plus named exports", () => {
+    const out = runNode(["--input-type=module", "-e"], `
+      import factory, { SessionStore, InvalidSessionId, koaRedisSessionSets } from 'koa-redis-session-sets'
+      import Koa from 'koa'; import { Redis } from 'ioredis'
+      if (factory !== koaRedisSessionSets) throw new Error('default differs')
+      ${scenario}`)
+    expect(JSON.parse(out)).toEqual({ type: "function", user: "1", revoked: 1, named: "function", errorTag: "InvalidSessionId", isInvalidId: true })
+  })
+})
