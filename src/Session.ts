@@ -139,7 +139,7 @@ const makeSession = (store: SessionStoreService, csrf: Csrf, cookie: SessionCook
   const get = (fields?: ReadonlyArray<string>) =>
     Effect.suspend(() => {
       if (!mayExist()) {
-        const bad = fields === undefined ? undefined : checkFields(fields, true)
+        const bad = fields === undefined || fields === null ? undefined : checkFields(fields, true)
         return bad === undefined ? Effect.succeed<SessionData>({}) : Effect.fail(bad)
       }
       return Effect.map(store.get(current!, fields), (session) => {

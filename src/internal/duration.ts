@@ -38,8 +38,15 @@ export const parseDurationString = (input: string): number | undefined => {
 }
 
 /**
+ * The longest max age accepted: 1000 years. Redis stores expiry times as 64-bit
+ * milliseconds, and Lua hands numbers from 1e17 up to Redis as "1e+17" — which
+ * `PEXPIRE` refuses halfway through a script.
+ */
+export const MAX_AGE_LIMIT_MS = Math.round(1000 * YEAR)
+
+/**
  * A max age in whole milliseconds, or `undefined` when the input is not a
- * positive, finite duration of at least one millisecond.
+ * duration from one millisecond to {@link MAX_AGE_LIMIT_MS}.
  */
 export const toMillis = (input: MaxAgeInput): number | undefined => {
   let ms: number | undefined
@@ -48,5 +55,5 @@ export const toMillis = (input: MaxAgeInput): number | undefined => {
   else if (Duration.isDuration(input)) ms = Duration.toMillis(input)
   if (ms === undefined || !Number.isFinite(ms)) return undefined
   const whole = Math.round(ms)
-  return whole >= 1 ? whole : undefined
+  return whole >= 1 && whole <= MAX_AGE_LIMIT_MS ? whole : undefined
 }

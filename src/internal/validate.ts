@@ -18,6 +18,10 @@ export interface Limits {
 
 export const DEFAULT_LIMITS: Limits = { maxFields: 1000, maxFieldLength: 256, maxValueBytes: 64 * 1024 }
 
+// A UTF-16 surrogate without its pair: Redis would store U+FFFD instead, so two different
+// values would share one reference set.
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/
+
 // C0 controls and DEL: they have no business in a field name and break logs and key names.
 // eslint-disable-next-line no-control-regex
 const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]/
@@ -37,6 +41,7 @@ export const checkFieldName = (field: unknown, limits: Limits): InvalidSessionDa
     return new InvalidSessionData({ reason: `field names are limited to ${limits.maxFieldLength} characters`, field })
   }
   if (CONTROL_CHARACTERS.test(field)) return new InvalidSessionData({ reason: "field names must not contain control characters", field })
+  if (LONE_SURROGATE.test(field)) return new InvalidSessionData({ reason: "field names must be well-formed Unicode", field })
   return undefined
 }
 
@@ -49,6 +54,7 @@ export const encodeValue = (field: string, value: unknown, limits: Limits): stri
     encoded = String(value)
   } else if (typeof value === "boolean") encoded = value ? "true" : "false"
   else return new InvalidSessionData({ reason: `values must be a string, number or boolean, got ${describe(value)}`, field })
+  if (LONE_SURROGATE.test(encoded)) return new InvalidSessionData({ reason: "values must be well-formed Unicode", field })
   // Length is a cheap lower bound of the byte length; only long strings need the exact count.
   if (encoded.length * 3 > limits.maxValueBytes && Buffer.byteLength(encoded) > limits.maxValueBytes) {
     return new InvalidSessionData({ reason: `values are limited to ${limits.maxValueBytes} bytes`, field })
