@@ -14,7 +14,7 @@ import { Cluster, Redis } from "ioredis"
 import type { RedisOptions } from "ioredis"
 import type {} from "koa"
 import * as Csrf from "./Csrf.js"
-import { RedisClient } from "./RedisClient.js"
+import { quit, RedisClient } from "./RedisClient.js"
 import type { RedisClientService } from "./RedisClient.js"
 import { Session } from "./Session.js"
 import type { SessionCookie, SessionService } from "./Session.js"
@@ -280,10 +280,7 @@ export function koaRedisSessionSets(app: KoaAppLike, options: KoaRedisSessionSet
     runtime,
     close: async () => {
       await runtime.dispose()
-      if (owned) await client.quit().then(
-        () => undefined,
-        () => client.disconnect()
-      )
+      if (owned) await Effect.runPromise(quit(client))
     }
   })
 }

@@ -6,7 +6,7 @@
  */
 import { Context, Duration, Effect, Layer, Redacted, Runtime, Scope } from "effect"
 import { Cluster, Redis } from "ioredis"
-import type { RedisOptions } from "ioredis"
+import type { ClusterNode, ClusterOptions, RedisOptions } from "ioredis"
 import * as LuaScript from "./LuaScript.js"
 import { RedisError, SessionConfigError } from "./SessionError.js"
 
@@ -31,6 +31,30 @@ export interface RedisClientConfig {
   readonly timeout?: Duration.DurationInput | undefined
   /** Longest the layer waits for the first connection. Default 5 seconds. */
   readonly connectTimeout?: Duration.DurationInput | undefined
+  /**
+   * Connect to a Redis Cluster instead: start-up nodes plus ioredis `ClusterOptions`.
+   * `username`/`password` apply to every node; `url`, `host`, `port`, `db` and
+   * `options` must then be left out (node connection options go in `cluster.options.redisOptions`).
+   */
+  readonly cluster?: RedisClusterConfig | undefined
+}
+
+/**
+ * Start-up nodes of a Redis Cluster, for {@link RedisClientConfig.cluster}. ioredis
+ * discovers the rest of the cluster from any one of them.
+ *
+ * @since 4.0.0
+ * @category models
+ */
+export interface RedisClusterConfig {
+  /** `"host:port"`, a port on localhost, or `{ host, port }`. At least one. */
+  readonly nodes: ReadonlyArray<ClusterNode>
+  /** Any other ioredis cluster option. `replyMapping` stays at `"legacy"`; connecting is managed by the layer. */
+  readonly options?:
+    | (Omit<ClusterOptions, "lazyConnect" | "redisOptions"> & {
+        readonly redisOptions?: Omit<NonNullable<ClusterOptions["redisOptions"]>, "replyMapping" | "lazyConnect"> | undefined
+      })
+    | undefined
 }
 
 /**
@@ -167,7 +191,13 @@ const makeService = (client: Redis | Cluster, timeoutMillis: number): RedisClien
 export class RedisClient extends Context.Tag("koa-redis-session-sets/RedisClient")<RedisClient, RedisClientService>() {
   /**
    * Connects a new ioredis client in the current scope (waiting, bounded, for the
-   * connection) and quits it when the scope closes.
+   * connection) and quits it when the scope closes. With `cluster`, the client is an
+   * ioredis `Cluster`, ready (slot map loaded, `cluster_state:ok`) before this succeeds.
+   *
+   * @example
+   * ```ts
+   * RedisClient.layer({ cluster: { nodes: ["10.0.0.1:6379", "10.0.0.2:6379"] }, password: Redacted.make("…") })
+   * ```
    */
   static readonly make = (config: string | RedisClientConfig): Effect.Effect<RedisClientService, RedisError | SessionConfigError, Scope.Scope> =>
     makeScoped(typeof config === "string" ? { url: config } : config)
@@ -212,16 +242,48 @@ const toIoredisOptions = (config: RedisClientConfig): IoredisOptions => {
   return options
 }
 
+type IoredisClusterOptions = Omit<ClusterOptions, "redisOptions"> & {
+  redisOptions?: Omit<NonNullable<ClusterOptions["redisOptions"]>, "replyMapping">
+}
+
+/** The `Cluster` constructor's arguments, or why the config cannot describe a cluster. */
+const toClusterArguments = (
+  config: RedisClientConfig,
+  cluster: RedisClusterConfig
+): readonly [Array<ClusterNode>, IoredisClusterOptions] | SessionConfigError => {
+  for (const option of ["url", "host", "port", "db", "options"] as const) {
+    if (config[option] !== undefined) {
+      return new SessionConfigError({ option, reason: "does not apply with cluster (list start-up nodes in cluster.nodes)" })
+    }
+  }
+  if (!Array.isArray(cluster.nodes) || cluster.nodes.length === 0) {
+    return new SessionConfigError({ option: "cluster.nodes", reason: "must list at least one start-up node" })
+  }
+  const redisOptions: NonNullable<IoredisClusterOptions["redisOptions"]> = { ...cluster.options?.redisOptions }
+  if (config.username !== undefined) redisOptions.username = config.username
+  if (config.password !== undefined) {
+    redisOptions.password = Redacted.isRedacted(config.password) ? Redacted.value(config.password) : config.password
+  }
+  return [[...cluster.nodes], { ...cluster.options, lazyConnect: true, redisOptions }]
+}
+
 const makeScoped = Effect.fnUntraced(function* (config: RedisClientConfig) {
   const timeoutMillis = yield* timeoutMillisOf(config.timeout, "timeout")
   const connectMillis = yield* timeoutMillisOf(config.connectTimeout, "connectTimeout", DEFAULT_CONNECT_TIMEOUT)
   const runtime = yield* Effect.runtime<never>()
+  const clusterArguments = config.cluster === undefined ? undefined : toClusterArguments(config, config.cluster)
+  if (clusterArguments instanceof SessionConfigError) return yield* clusterArguments
   const options = toIoredisOptions(config)
   const url = config.url === undefined ? undefined : Redacted.isRedacted(config.url) ? Redacted.value(config.url) : config.url
 
   const client = yield* Effect.acquireRelease(
     Effect.sync(() => {
-      const created = url === undefined ? new Redis(options) : new Redis(url, options)
+      const created: Redis | Cluster =
+        clusterArguments !== undefined
+          ? new Cluster(clusterArguments[0], clusterArguments[1])
+          : url === undefined
+            ? new Redis(options)
+            : new Redis(url, options)
       // Without a listener ioredis prints "Unhandled error event" for every failed reconnect.
       created.on("error", (error: Error) => {
         Runtime.runFork(runtime)(Effect.logWarning("Redis connection error").pipe(Effect.annotateLogs({ error: error.message })))
@@ -231,18 +293,31 @@ const makeScoped = Effect.fnUntraced(function* (config: RedisClientConfig) {
     (client) => quit(client)
   )
 
+  // A Cluster's connect() resolves once it is "ready": slots fetched, ready check passed.
   yield* boundedPromise("connect", connectMillis, () => client.connect()).pipe(
-    Effect.tapError(() => Effect.sync(() => client.disconnect()))
+    Effect.tapError(() => Effect.sync(() => disconnect(client)))
   )
   return makeService(client, timeoutMillis)
 })
 
-const quit = (client: Redis): Effect.Effect<void> =>
+/** Quits a client and waits (bounded) until its connection has ended; disconnects as the fallback. */
+export const quit = (client: Redis | Cluster): Effect.Effect<void> =>
   Effect.async<void>((resume) => {
     if (client.status === "end") return resume(Effect.void)
-    client.once("end", () => resume(Effect.void))
-    client.quit().catch(() => client.disconnect())
+    const ended = () => resume(Effect.void)
+    client.once("end", ended)
+    client.quit().catch(() => disconnect(client))
+    return Effect.sync(() => client.off("end", ended))
   }).pipe(
+    // Interruptible even inside a finalizer (layers quit there): otherwise the timeout
+    // would wait for an "end" that never comes, e.g. from a Cluster whose connect failed.
+    Effect.interruptible,
     Effect.timeoutOption(QUIT_TIMEOUT),
-    Effect.ensuring(Effect.sync(() => client.disconnect()))
+    Effect.ensuring(Effect.sync(() => disconnect(client)))
   )
+
+// A Cluster's disconnect() moves even an ended client back to "disconnecting", where it
+// then stays: disconnect only what has not ended.
+const disconnect = (client: Redis | Cluster): void => {
+  if (client.status !== "end") client.disconnect()
+}

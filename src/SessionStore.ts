@@ -8,6 +8,7 @@ import { randomBytes } from "node:crypto"
 import { Context, Effect, Layer } from "effect"
 import type { MaxAgeInput } from "./internal/duration.js"
 import { toMillis } from "./internal/duration.js"
+import { makeClusterStore } from "./internal/clusterStore.js"
 import { keyBase, referenceKey, resolvePrefix, sessionKey } from "./internal/keys.js"
 import { deleteSession } from "./internal/lua/deleteSession.js"
 import { referenceBatch } from "./internal/lua/referenceBatch.js"
@@ -306,7 +307,7 @@ const makeWith = (redis: RedisClientService, options: ResolvedOptions): SessionS
     return page("0", initial)
   }
 
-  return {
+  const service: SessionStoreService = {
     redis,
     byteLength,
     prefix,
@@ -422,6 +423,9 @@ const makeWith = (redis: RedisClientService, options: ResolvedOptions): SessionS
     deleteByReference: (field, value) =>
       scanReference("SessionStore.deleteByReference", field, value, "delete", 0, (count, reply) => count + (reply as number))
   }
+  // On a cluster a session's hash and its reference sets are in different slots: the
+  // operations touching both run as a protocol of single-slot steps (docs/cluster.md).
+  return redis.isCluster ? makeClusterStore(service, { ttlFor, checkReference }) : service
 }
 
 /**

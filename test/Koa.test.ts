@@ -471,3 +471,94 @@ describe("Redis down", () => {
     dead.disconnect()
   })
 })
+
+describe("factory options", () => {
+  it("namespace, byteLength and maxAge reach the keys, ids, TTLs and cookies", async () => {
+    const namespace = `ns${Math.random().toString(36).slice(2, 8)}`
+    const t = await makeApp({ "/set": (ctx) => ctx.session.set({ user_id: 11 }) }, { prefix: undefined, namespace, byteLength: 32, maxAge: "2h" })
+    const b = t.browser()
+    await b.request("/set")
+    const id = b.sessionId!
+    expect(id).toMatch(/^[A-Za-z0-9_-]{43}$/)
+    const key = `koa-redis-session-sets:${namespace}:${id}`
+    expect(await client.hget(key, "user_id")).toBe("11")
+    const ttl = await client.pttl(key)
+    expect(ttl).toBeGreaterThan(7_100_000)
+    expect(ttl).toBeLessThanOrEqual(7_200_000)
+    const expires = Date.parse(b.lastSetCookies.find((c) => c.name === "session-id")!.attributes["expires"] as string)
+    expect(Math.abs(expires - Date.now() - 7_200_000)).toBeLessThan(5_000)
+    await client.del(key, `koa-redis-session-sets:${namespace}:user_id:11`)
+  })
+
+  it("path and overwrite are passed to the cookie", async () => {
+    const twice = async (ctx: Koa.Context) => {
+      await ctx.session.set({ a: 1 })
+      await ctx.session.set({ a: 2 })
+    }
+    const overwriting = await makeApp({ "/app/twice": twice }, { path: "/app", signed: false })
+    const b = overwriting.browser()
+    await b.request("/app/twice")
+    expect(b.lastSetCookies.filter((c) => c.name === "session-id")).toHaveLength(1)
+    expect(b.lastSetCookies[0]!.attributes["path"]).toBe("/app")
+    const appending = await makeApp({ "/twice": twice }, { overwrite: false, signed: false })
+    const c = appending.browser()
+    await c.request("/twice")
+    expect(c.lastSetCookies.filter((x) => x.name === "session-id")).toHaveLength(2)
+  })
+
+  it("createSession(ctx) works without the middleware", async () => {
+    const app = new Koa()
+    app.keys = ["k"]
+    const mw = koaRedisSessionSets(app, { client, prefix: uniquePrefix("create") })
+    app.use(async (ctx) => {
+      const session = mw.createSession(ctx)
+      await session.set({ a: 1 })
+      ctx.body = await session.get()
+    })
+    const served = await serve(app)
+    try {
+      const b = new Browser(served.url)
+      expect((await b.json("/")).body).toEqual({ id: b.sessionId, a: "1" })
+    } finally {
+      await served.close()
+      await mw.close()
+    }
+  })
+
+  it("close() never quits the app's client; a connection from `redis` is the library's to quit", async () => {
+    const app = new Koa()
+    app.keys = ["k"]
+    const borrowed = koaRedisSessionSets(app, { client })
+    await borrowed.close()
+    expect(client.status).toBe("ready")
+    const owned = koaRedisSessionSets(app, { redis: inject("redisUrl"), prefix: uniquePrefix("owned") })
+    await owned.store.set("abcdefghijklmnopqrst", { a: 1 })
+    expect(await owned.store.get("abcdefghijklmnopqrst")).toEqual({ id: "abcdefghijklmnopqrst", a: "1" })
+    await owned.close()
+    expect(owned.store.client.status).toBe("end")
+  })
+
+  it("run() interrupts the Effect when the client goes away", async () => {
+    let interrupted = false
+    let started!: () => void
+    const running = new Promise<void>((resolve) => (started = resolve))
+    const t = await makeApp({
+      "/slow": (ctx, mw) =>
+        mw.run(
+          ctx,
+          Effect.sync(() => started()).pipe(
+            Effect.zipRight(Effect.sleep("10 seconds")),
+            Effect.onInterrupt(() => Effect.sync(() => (interrupted = true)))
+          )
+        )
+    })
+    const controller = new AbortController()
+    const request = t.browser().request("/slow", { signal: controller.signal }).catch(() => undefined)
+    await running
+    controller.abort()
+    await request
+    const deadline = Date.now() + 5000
+    while (!interrupted && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+    expect(interrupted).toBe(true)
+  })
+})

@@ -1,12 +1,15 @@
 // Model-based test: random sequences of store operations (and expiry) over a few
 // sessions, checked after every step against an in-memory model and the invariants.
+// It runs over a single redis-server and over a 3-master Redis Cluster; on the
+// cluster the invariants must hold as soon as each operation returns, although the
+// hash and its reference sets are written by separate steps on different nodes.
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import fc from "fast-check"
-import { Redis } from "ioredis"
+import { Cluster, Redis } from "ioredis"
 import { RedisClient } from "../src/RedisClient.js"
 import { SessionStore, type SessionStoreService } from "../src/SessionStore.js"
-import { redisUrl, uniquePrefix } from "./utils.js"
+import { deleteKeys, keysMatching, redisClusterNodes, redisUrl, uniquePrefix } from "./utils.js"
 
 const REFS = ["user_id", "team"] as const
 const FIELDS = [...REFS, "name"] as const
@@ -66,32 +69,28 @@ class Model {
   }
 }
 
-let redis: Redis
-
-beforeAll(() => {
-  redis = new Redis(redisUrl())
-})
-
-afterAll(async () => {
-  await redis.quit()
-})
-
-const checkInvariants = async (model: Model, s: SessionStoreService) => {
-  // Every live session: the hash equals the model, and each referenced value's set holds it with a TTL >= the hash's.
+const checkInvariants = async (redis: Redis | Cluster, model: Model, s: SessionStoreService) => {
+  // Every live session: the hash equals the model, and each referenced value's set holds it and
+  // expires no earlier than the hash. Expiries are compared as absolute times (PEXPIRETIME): two
+  // PTTLs read a millisecond apart could differ by one, and on a cluster the keys are on different nodes.
   for (const [id, fields] of model.sessions) {
     expect(await redis.hgetall(s.getSessionKey(id))).toEqual({ id, ...Object.fromEntries(fields) })
+    const hashExpiry = await redis.pexpiretime(s.getSessionKey(id))
+    expect(hashExpiry, `${id} has a TTL`).toBeGreaterThan(0)
     for (const ref of REFS) {
       const v = fields.get(ref)
       if (v === undefined) continue
-      const replies = (await redis.multi().pttl(s.getSessionKey(id)).pttl(s.getReferenceKey(ref, v)).sismember(s.getReferenceKey(ref, v), id).exec())!
-      const [hashTtl, setTtl, member] = replies.map(([, r]) => r as number)
+      const [setExpiry, member] = await Promise.all([
+        redis.pexpiretime(s.getReferenceKey(ref, v)),
+        redis.sismember(s.getReferenceKey(ref, v), id)
+      ])
       expect(member, `${id} in ${ref}=${v}`).toBe(1)
-      expect(hashTtl).toBeGreaterThan(0)
-      expect(setTtl, `TTL of ${ref}=${v}`).toBeGreaterThanOrEqual(hashTtl!)
+      expect(setExpiry, `expiry of ${ref}=${v}`).toBeGreaterThanOrEqual(hashExpiry)
     }
   }
-  // Every key under the prefix: a live session's hash, or a reference set whose members are exactly right.
-  for (const key of await redis.keys(`${s.prefix}:*`)) {
+  // Every key under the prefix (on every master of a cluster): a live session's hash, or a
+  // reference set whose members are exactly right.
+  for (const key of await keysMatching(redis, `${s.prefix}:*`)) {
     const rest = key.slice(s.prefix.length + 1)
     const type = await redis.type(key)
     if (type === "hash") {
@@ -109,11 +108,12 @@ const checkInvariants = async (model: Model, s: SessionStoreService) => {
   }
 }
 
-const runSequence = async (ops: ReadonlyArray<Op>, run: number) => {
+const runSequence = async (redis: Redis | Cluster, ops: ReadonlyArray<Op>, run: number) => {
   const prefix = uniquePrefix(`model${run}`)
   const s = await Effect.runPromise(
     SessionStore.make({ prefix, references: [...REFS], maxAge: DEFAULT_MAX_AGE }).pipe(Effect.provide(RedisClient.layerFromClient(redis)))
   )
+  expect(s.redis.isCluster).toBe(redis instanceof Cluster)
   const model = new Model(await Promise.all(Array.from({ length: SLOTS }, () => Effect.runPromise(s.createSessionId))))
   try {
     for (const op of ops) {
@@ -177,21 +177,46 @@ const runSequence = async (ops: ReadonlyArray<Op>, run: number) => {
           break
         }
       }
-      await checkInvariants(model, s)
+      await checkInvariants(redis, model, s)
     }
   } finally {
-    const keys = await redis.keys(`${prefix}:*`)
-    if (keys.length > 0) await redis.del(...keys)
+    await deleteKeys(redis, await keysMatching(redis, `${prefix}:*`))
   }
 }
 
-describe("SessionStore model", () => {
-  it("random operation sequences keep Redis equal to the model and the invariants true", async () => {
-    let run = 0
-    await fc.assert(
-      fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 25 }), (ops) => runSequence(ops, run++)),
-      { numRuns: 200 }
-    )
-    expect(run).toBeGreaterThanOrEqual(200)
-  }, 120_000)
-})
+const modelSuite = (name: string, connect: () => Promise<Redis | Cluster>, numRuns: number) =>
+  describe(`SessionStore model (${name})`, () => {
+    let redis: Redis | Cluster
+
+    beforeAll(async () => {
+      redis = await connect()
+    })
+
+    afterAll(async () => {
+      await redis.quit()
+    })
+
+    it(`random operation sequences keep Redis equal to the model and the invariants true (${numRuns} runs)`, async () => {
+      let run = 0
+      await fc.assert(
+        fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 25 }), (ops) => runSequence(redis, ops, run++)),
+        { numRuns }
+      )
+      expect(run).toBeGreaterThanOrEqual(numRuns)
+    }, 120_000)
+  })
+
+modelSuite("single server", async () => new Redis(redisUrl()), 200)
+
+modelSuite(
+  "cluster",
+  async () => {
+    const cluster = new Cluster(redisClusterNodes())
+    await new Promise<void>((resolve, reject) => {
+      cluster.once("ready", resolve)
+      cluster.once("error", reject)
+    })
+    return cluster
+  },
+  200
+)

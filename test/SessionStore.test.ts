@@ -1,268 +1,311 @@
 import { describe, expect, it, layer } from "@effect/vitest"
 import { Duration, Effect, Exit, Layer } from "effect"
 import { RedisClient } from "../src/RedisClient.js"
-import { SessionStore } from "../src/SessionStore.js"
-import { keysUnder, pttls, raw, Raw, redisUrl, RedisTest, StoreTest, uniquePrefix } from "./utils.js"
+import { SessionStore, type SessionStoreOptions } from "../src/SessionStore.js"
+import {
+  AnyRaw,
+  ClusterStoreTest,
+  keysUnderAny,
+  raw,
+  Raw,
+  rawAny,
+  redisUrl,
+  RedisTest,
+  storeLayer,
+  StoreTest,
+  ttlsAtOnce,
+  uniquePrefix
+} from "./utils.js"
 
-const prefix = uniquePrefix("store")
 const DAY = 24 * 60 * 60 * 1000
 
-layer(StoreTest({ prefix, references: { user_id: {}, team: {} } }))("SessionStore", (it) => {
-  it.effect("creates base64url ids of byteLength bytes", () =>
-    Effect.gen(function* () {
-      const store = yield* SessionStore
-      const ids = yield* Effect.all(Array.from({ length: 50 }, () => store.createSessionId))
-      for (const id of ids) expect(id).toMatch(/^[A-Za-z0-9_-]{24}$/)
-      expect(new Set(ids).size).toBe(50)
-    })
-  )
+/** Builds the store under test plus a raw client of the same Redis (a single server, or the cluster). */
+type StoreLayer = (options: SessionStoreOptions) => Layer.Layer<SessionStore | AnyRaw, unknown>
 
-  it.effect("uses v3's key layout", () =>
-    Effect.gen(function* () {
-      const store = yield* SessionStore
-      expect(store.getSessionKey("abcdefghijklmnop")).toBe(`${prefix}:abcdefghijklmnop`)
-      expect(store.getReferenceKey("user_id", 1)).toBe(`${prefix}:user_id:1`)
-      expect(store.getReferenceKey("user_id", "a")).toBe(`${prefix}:user_id:a`)
-    })
-  )
+/**
+ * The store contract. It runs over a single redis-server and over a 3-master
+ * Redis Cluster, where a session's hash and its reference sets live on different
+ * nodes: every assertion must hold on both as soon as the call returns.
+ */
+const storeSuite = (name: string, makeLayer: StoreLayer) => {
+  const prefix = uniquePrefix(`store-${name}`)
 
-  it.effect("get of a missing session is {} and writes nothing", () =>
-    Effect.gen(function* () {
-      const store = yield* SessionStore
-      const id = yield* store.createSessionId
-      expect(yield* store.get(id)).toEqual({})
-      expect(yield* store.get(id, ["user_id"])).toEqual({})
-      expect(yield* raw((c) => c.exists(store.getSessionKey(id)))).toBe(0)
-    })
-  )
+  layer(makeLayer({ prefix, references: { user_id: {}, team: {} } }))(`SessionStore (${name})`, (it) => {
+    it.effect("creates base64url ids of byteLength bytes", () =>
+      Effect.gen(function* () {
+        const store = yield* SessionStore
+        const ids = yield* Effect.all(Array.from({ length: 50 }, () => store.createSessionId))
+        for (const id of ids) expect(id).toMatch(/^[A-Za-z0-9_-]{24}$/)
+        expect(new Set(ids).size).toBe(50)
+      })
+    )
 
-  it.effect("set then get returns strings and the id", () =>
-    Effect.gen(function* () {
-      const store = yield* SessionStore
-      const id = yield* store.createSessionId
-      yield* store.set(id, { name: "ann", age: 42, admin: true })
-      expect(yield* store.get(id)).toEqual({ id, name: "ann", age: "42", admin: "true" })
-      expect(yield* store.get(id, ["name", "missing"])).toEqual({ id, name: "ann" })
-      yield* store.set(id, { age: 43 })
-      expect(yield* store.get(id)).toEqual({ id, name: "ann", age: "43", admin: "true" })
-    })
-  )
+    it.effect("uses v3's key layout", () =>
+      Effect.gen(function* () {
+        const store = yield* SessionStore
+        expect(store.getSessionKey("abcdefghijklmnop")).toBe(`${prefix}:abcdefghijklmnop`)
+        expect(store.getReferenceKey("user_id", 1)).toBe(`${prefix}:user_id:1`)
+        expect(store.getReferenceKey("user_id", "a")).toBe(`${prefix}:user_id:a`)
+      })
+    )
 
-  it.effect("set sets the hash TTL to maxAge (default 28 days)", () =>
-    Effect.gen(function* () {
-      const store = yield* SessionStore
-      const rawClient = yield* Raw
-      const id = yield* store.createSessionId
-      yield* store.set(id, { a: 1 })
-      const [ttl] = yield* pttls(rawClient, [store.getSessionKey(id)])
-      expect(ttl).toBeGreaterThan(28 * DAY - 60_000)
-      expect(ttl).toBeLessThanOrEqual(28 * DAY)
-      yield* store.set(id, { a: 2 }, "2h")
-      const [ttl2] = yield* pttls(rawClient, [store.getSessionKey(id)])
-      expect(ttl2).toBeGreaterThan(2 * 3600_000 - 60_000)
-      expect(ttl2).toBeLessThanOrEqual(2 * 3600_000)
-      yield* store.set(id, { a: 3 }, Duration.minutes(5))
-      const [ttl3] = yield* pttls(rawClient, [store.getSessionKey(id)])
-      expect(ttl3).toBeLessThanOrEqual(300_000)
-    })
-  )
+    it.effect("get of a missing session is {} and writes nothing", () =>
+      Effect.gen(function* () {
+        const store = yield* SessionStore
+        const id = yield* store.createSessionId
+        expect(yield* store.get(id)).toEqual({})
+        expect(yield* store.get(id, ["user_id"])).toEqual({})
+        expect(yield* rawAny((c) => c.exists(store.getSessionKey(id)))).toBe(0)
+      })
+    )
 
-  it.effect("a referenced field puts the id in its value's set, and a change moves it", () =>
-    Effect.gen(function* () {
-      const store = yield* SessionStore
-      const id = yield* store.createSessionId
-      yield* store.set(id, { user_id: 1, team: "red" })
-      expect(yield* raw((c) => c.smembers(store.getReferenceKey("user_id", 1)))).toEqual([id])
-      expect(yield* raw((c) => c.smembers(store.getReferenceKey("team", "red")))).toEqual([id])
-      // v3 left the id in the old set here.
-      yield* store.set(id, { user_id: 2 })
-      expect(yield* raw((c) => c.smembers(store.getReferenceKey("user_id", 1)))).toEqual([])
-      expect(yield* raw((c) => c.smembers(store.getReferenceKey("user_id", 2)))).toEqual([id])
-      expect(yield* raw((c) => c.smembers(store.getReferenceKey("team", "red")))).toEqual([id])
-    })
-  )
+    it.effect("set then get returns strings and the id", () =>
+      Effect.gen(function* () {
+        const store = yield* SessionStore
+        const id = yield* store.createSessionId
+        yield* store.set(id, { name: "ann", age: 42, admin: true })
+        expect(yield* store.get(id)).toEqual({ id, name: "ann", age: "42", admin: "true" })
+        expect(yield* store.get(id, ["name", "missing"])).toEqual({ id, name: "ann" })
+        yield* store.set(id, { age: 43 })
+        expect(yield* store.get(id)).toEqual({ id, name: "ann", age: "43", admin: "true" })
+      })
+    )
 
-  it.effect("unset removes fields and the id from their sets", () =>
-    Effect.gen(function* () {
-      const store = yield* SessionStore
-      const id = yield* store.createSessionId
-      yield* store.set(id, { user_id: 7, team: "blue", name: "x" })
-      yield* store.unset(id, ["user_id", "name"])
-      expect(yield* store.get(id)).toEqual({ id, team: "blue" })
-      expect(yield* raw((c) => c.exists(store.getReferenceKey("user_id", 7)))).toBe(0)
-      expect(yield* raw((c) => c.smembers(store.getReferenceKey("team", "blue")))).toEqual([id])
-    })
-  )
+    it.effect("set sets the hash TTL to maxAge (default 28 days)", () =>
+      Effect.gen(function* () {
+        const store = yield* SessionStore
+        const rawClient = yield* AnyRaw
+        const id = yield* store.createSessionId
+        yield* store.set(id, { a: 1 })
+        const [ttl] = yield* ttlsAtOnce(rawClient, [store.getSessionKey(id)])
+        expect(ttl).toBeGreaterThan(28 * DAY - 60_000)
+        expect(ttl).toBeLessThanOrEqual(28 * DAY)
+        yield* store.set(id, { a: 2 }, "2h")
+        const [ttl2] = yield* ttlsAtOnce(rawClient, [store.getSessionKey(id)])
+        expect(ttl2).toBeGreaterThan(2 * 3600_000 - 60_000)
+        expect(ttl2).toBeLessThanOrEqual(2 * 3600_000)
+        yield* store.set(id, { a: 3 }, Duration.minutes(5))
+        const [ttl3] = yield* ttlsAtOnce(rawClient, [store.getSessionKey(id)])
+        expect(ttl3).toBeLessThanOrEqual(300_000)
+      })
+    )
 
-  it.effect("unset of a missing session writes nothing", () =>
-    Effect.gen(function* () {
-      const store = yield* SessionStore
-      const id = yield* store.createSessionId
-      yield* store.unset(id, ["name"])
-      expect(yield* raw((c) => c.exists(store.getSessionKey(id)))).toBe(0)
-    })
-  )
+    it.effect("a referenced field puts the id in its value's set, and a change moves it", () =>
+      Effect.gen(function* () {
+        const store = yield* SessionStore
+        const id = yield* store.createSessionId
+        yield* store.set(id, { user_id: 1, team: "red" })
+        expect(yield* rawAny((c) => c.smembers(store.getReferenceKey("user_id", 1)))).toEqual([id])
+        expect(yield* rawAny((c) => c.smembers(store.getReferenceKey("team", "red")))).toEqual([id])
+        // v3 left the id in the old set here.
+        yield* store.set(id, { user_id: 2 })
+        expect(yield* rawAny((c) => c.smembers(store.getReferenceKey("user_id", 1)))).toEqual([])
+        expect(yield* rawAny((c) => c.smembers(store.getReferenceKey("user_id", 2)))).toEqual([id])
+        expect(yield* rawAny((c) => c.smembers(store.getReferenceKey("team", "red")))).toEqual([id])
+      })
+    )
 
-  it.effect("delete removes the hash and the id from every set", () =>
-    Effect.gen(function* () {
-      const store = yield* SessionStore
-      const id = yield* store.createSessionId
-      const other = yield* store.createSessionId
-      yield* store.set(id, { user_id: 8, team: "green" })
-      yield* store.set(other, { user_id: 8 })
-      expect(yield* store.delete(id)).toBe(true)
-      expect(yield* store.get(id)).toEqual({})
-      // v3 left the id in both sets.
-      expect(yield* raw((c) => c.smembers(store.getReferenceKey("user_id", 8)))).toEqual([other])
-      expect(yield* raw((c) => c.exists(store.getReferenceKey("team", "green")))).toBe(0)
-      expect(yield* store.delete(id)).toBe(false)
-    })
-  )
+    it.effect("unset removes fields and the id from their sets", () =>
+      Effect.gen(function* () {
+        const store = yield* SessionStore
+        const id = yield* store.createSessionId
+        yield* store.set(id, { user_id: 7, team: "blue", name: "x" })
+        yield* store.unset(id, ["user_id", "name"])
+        expect(yield* store.get(id)).toEqual({ id, team: "blue" })
+        expect(yield* rawAny((c) => c.exists(store.getReferenceKey("user_id", 7)))).toBe(0)
+        expect(yield* rawAny((c) => c.smembers(store.getReferenceKey("team", "blue")))).toEqual([id])
+      })
+    )
 
-  it.effect("reference sets live at least as long as their longest-lived member", () =>
-    Effect.gen(function* () {
-      const store = yield* SessionStore
-      const rawClient = yield* Raw
-      const a = yield* store.createSessionId
-      const b = yield* store.createSessionId
-      const setKey = store.getReferenceKey("user_id", 9)
-      yield* store.set(a, { user_id: 9 }, 60_000)
-      let [hashTtl, setTtl] = yield* pttls(rawClient, [store.getSessionKey(a), setKey])
-      expect(setTtl).toBeGreaterThanOrEqual(hashTtl!)
-      expect(setTtl).toBeLessThanOrEqual(60_000)
-      // A longer-lived member extends the set...
-      yield* store.set(b, { user_id: 9 }, 600_000)
-      ;[hashTtl, setTtl] = yield* pttls(rawClient, [store.getSessionKey(b), setKey])
-      expect(setTtl).toBeGreaterThanOrEqual(hashTtl!)
-      expect(setTtl).toBeGreaterThan(500_000)
-      // ...a shorter write never shortens it...
-      yield* store.set(b, { name: "b" }, 30_000)
-      ;[setTtl] = yield* pttls(rawClient, [setKey])
-      expect(setTtl).toBeGreaterThan(500_000)
-      // ...and touch extends it.
-      expect(yield* store.touch(a, 3_600_000)).toBe(true)
-      ;[hashTtl, setTtl] = yield* pttls(rawClient, [store.getSessionKey(a), setKey])
-      expect(hashTtl).toBeGreaterThan(3_500_000)
-      expect(setTtl).toBeGreaterThanOrEqual(hashTtl!)
-    })
-  )
+    it.effect("unset of a missing session writes nothing", () =>
+      Effect.gen(function* () {
+        const store = yield* SessionStore
+        const id = yield* store.createSessionId
+        yield* store.unset(id, ["name"])
+        expect(yield* rawAny((c) => c.exists(store.getSessionKey(id)))).toBe(0)
+      })
+    )
 
-  it.effect("touch of a missing session is false and writes nothing", () =>
-    Effect.gen(function* () {
-      const store = yield* SessionStore
-      const id = yield* store.createSessionId
-      expect(yield* store.touch(id)).toBe(false)
-      expect(yield* raw((c) => c.exists(store.getSessionKey(id)))).toBe(0)
-    })
-  )
+    it.effect("delete removes the hash and the id from every set", () =>
+      Effect.gen(function* () {
+        const store = yield* SessionStore
+        const id = yield* store.createSessionId
+        const other = yield* store.createSessionId
+        yield* store.set(id, { user_id: 8, team: "green" })
+        yield* store.set(other, { user_id: 8 })
+        expect(yield* store.delete(id)).toBe(true)
+        expect(yield* store.get(id)).toEqual({})
+        // v3 left the id in both sets.
+        expect(yield* rawAny((c) => c.smembers(store.getReferenceKey("user_id", 8)))).toEqual([other])
+        expect(yield* rawAny((c) => c.exists(store.getReferenceKey("team", "green")))).toBe(0)
+        expect(yield* store.delete(id)).toBe(false)
+      })
+    )
 
-  it.effect("setExisting writes only an existing session", () =>
-    Effect.gen(function* () {
-      const store = yield* SessionStore
-      const id = yield* store.createSessionId
-      expect(yield* store.setExisting(id, { user_id: 10 })).toBe(false)
-      expect(yield* raw((c) => c.exists(store.getSessionKey(id), store.getReferenceKey("user_id", 10)))).toBe(0)
-      yield* store.set(id, { name: "n" })
-      expect(yield* store.setExisting(id, { user_id: 10 })).toBe(true)
-      expect(yield* store.get(id)).toEqual({ id, name: "n", user_id: "10" })
-    })
-  )
+    it.effect("reference sets live at least as long as their longest-lived member", () =>
+      Effect.gen(function* () {
+        const store = yield* SessionStore
+        const rawClient = yield* AnyRaw
+        const a = yield* store.createSessionId
+        const b = yield* store.createSessionId
+        const setKey = store.getReferenceKey("user_id", 9)
+        yield* store.set(a, { user_id: 9 }, 60_000)
+        let [hashTtl, setTtl] = yield* ttlsAtOnce(rawClient, [store.getSessionKey(a), setKey])
+        expect(setTtl).toBeGreaterThanOrEqual(hashTtl!)
+        expect(setTtl).toBeLessThanOrEqual(60_000)
+        // A longer-lived member extends the set...
+        yield* store.set(b, { user_id: 9 }, 600_000)
+        ;[hashTtl, setTtl] = yield* ttlsAtOnce(rawClient, [store.getSessionKey(b), setKey])
+        expect(setTtl).toBeGreaterThanOrEqual(hashTtl!)
+        expect(setTtl).toBeGreaterThan(500_000)
+        // ...a shorter write never shortens it...
+        yield* store.set(b, { name: "b" }, 30_000)
+        ;[setTtl] = yield* ttlsAtOnce(rawClient, [setKey])
+        expect(setTtl).toBeGreaterThan(500_000)
+        // ...and touch extends it.
+        expect(yield* store.touch(a, 3_600_000)).toBe(true)
+        ;[hashTtl, setTtl] = yield* ttlsAtOnce(rawClient, [store.getSessionKey(a), setKey])
+        expect(hashTtl).toBeGreaterThan(3_500_000)
+        expect(setTtl).toBeGreaterThanOrEqual(hashTtl!)
+      })
+    )
 
-  it.effect("regenerate moves the data and references to a new id", () =>
-    Effect.gen(function* () {
-      const store = yield* SessionStore
-      const id = yield* store.createSessionId
-      yield* store.set(id, { user_id: 11, name: "r" })
-      const next = yield* store.regenerate(id)
-      expect(next).toBeDefined()
-      expect(next).not.toBe(id)
-      expect(yield* store.get(id)).toEqual({})
-      expect(yield* store.get(next!)).toEqual({ id: next, user_id: "11", name: "r" })
-      expect(yield* raw((c) => c.smembers(store.getReferenceKey("user_id", 11)))).toEqual([next])
-      expect(yield* store.regenerate(id)).toBeUndefined()
-      const taken = yield* store.createSessionId
-      yield* store.set(taken, { name: "t" })
-      const error = yield* Effect.flip(store.regenerate(next!, taken))
-      expect(error._tag).toBe("InvalidSessionId")
-      expect(yield* store.get(next!)).toEqual({ id: next, user_id: "11", name: "r" })
-    })
-  )
+    it.effect("touch of a missing session is false and writes nothing", () =>
+      Effect.gen(function* () {
+        const store = yield* SessionStore
+        const id = yield* store.createSessionId
+        expect(yield* store.touch(id)).toBe(false)
+        expect(yield* rawAny((c) => c.exists(store.getSessionKey(id)))).toBe(0)
+      })
+    )
 
-  it.effect("listByReference returns live sessions and prunes dead ones", () =>
-    Effect.gen(function* () {
-      const store = yield* SessionStore
-      const live = yield* store.createSessionId
-      const dead = yield* store.createSessionId
-      yield* store.set(live, { user_id: 12 })
-      yield* store.set(dead, { user_id: 12 })
-      // Expiry removes the hash and nothing else, exactly like this DEL.
-      yield* raw((c) => c.del(store.getSessionKey(dead)))
-      expect(yield* raw((c) => c.scard(store.getReferenceKey("user_id", 12)))).toBe(2)
-      expect(yield* store.listByReference("user_id", 12)).toEqual([live])
-      expect(yield* raw((c) => c.smembers(store.getReferenceKey("user_id", 12)))).toEqual([live])
-      expect(yield* store.listByReference("user_id", 999)).toEqual([])
-    })
-  )
+    it.effect("setExisting writes only an existing session", () =>
+      Effect.gen(function* () {
+        const store = yield* SessionStore
+        const id = yield* store.createSessionId
+        expect(yield* store.setExisting(id, { user_id: 10 })).toBe(false)
+        // One key per EXISTS: a cluster refuses multi-key commands across slots.
+        expect(yield* rawAny((c) => c.exists(store.getSessionKey(id)))).toBe(0)
+        expect(yield* rawAny((c) => c.exists(store.getReferenceKey("user_id", 10)))).toBe(0)
+        yield* store.set(id, { name: "n" })
+        expect(yield* store.setExisting(id, { user_id: 10 })).toBe(true)
+        expect(yield* store.get(id)).toEqual({ id, name: "n", user_id: "10" })
+      })
+    )
 
-  it.effect("deleteByReference deletes every session of a value and nothing else", () =>
-    Effect.gen(function* () {
-      const store = yield* SessionStore
-      const mine = yield* Effect.all(Array.from({ length: 20 }, () => store.createSessionId))
-      const other = yield* store.createSessionId
-      for (const id of mine) yield* store.set(id, { user_id: 13, team: "t13" })
-      yield* store.set(other, { user_id: 14, team: "t13" })
-      expect(yield* store.deleteByReference("user_id", 13)).toBe(20)
-      for (const id of mine) expect(yield* store.get(id)).toEqual({})
-      expect(yield* raw((c) => c.exists(store.getReferenceKey("user_id", 13)))).toBe(0)
-      // Their other references are gone too.
-      expect(yield* raw((c) => c.smembers(store.getReferenceKey("team", "t13")))).toEqual([other])
-      expect(yield* store.get(other)).toEqual({ id: other, user_id: "14", team: "t13" })
-      expect(yield* store.deleteByReference("user_id", 13)).toBe(0)
-    })
-  )
+    it.effect("regenerate moves the data and references to a new id", () =>
+      Effect.gen(function* () {
+        const store = yield* SessionStore
+        const id = yield* store.createSessionId
+        yield* store.set(id, { user_id: 11, name: "r" })
+        const next = yield* store.regenerate(id)
+        expect(next).toBeDefined()
+        expect(next).not.toBe(id)
+        expect(yield* store.get(id)).toEqual({})
+        expect(yield* store.get(next!)).toEqual({ id: next, user_id: "11", name: "r" })
+        expect(yield* rawAny((c) => c.smembers(store.getReferenceKey("user_id", 11)))).toEqual([next])
+        expect(yield* store.regenerate(id)).toBeUndefined()
+        const taken = yield* store.createSessionId
+        yield* store.set(taken, { name: "t" })
+        const error = yield* Effect.flip(store.regenerate(next!, taken))
+        expect(error._tag).toBe("InvalidSessionId")
+        expect(yield* store.get(next!)).toEqual({ id: next, user_id: "11", name: "r" })
+      })
+    )
 
-  it.effect("listByReference and deleteByReference refuse unconfigured fields", () =>
-    Effect.gen(function* () {
-      const store = yield* SessionStore
-      expect((yield* Effect.flip(store.listByReference("name", "x")))._tag).toBe("InvalidSessionData")
-      expect((yield* Effect.flip(store.deleteByReference("name", "x")))._tag).toBe("InvalidSessionData")
-    })
-  )
+    it.effect("listByReference returns live sessions and prunes dead ones", () =>
+      Effect.gen(function* () {
+        const store = yield* SessionStore
+        const live = yield* store.createSessionId
+        const dead = yield* store.createSessionId
+        yield* store.set(live, { user_id: 12 })
+        yield* store.set(dead, { user_id: 12 })
+        // Expiry removes the hash and nothing else, exactly like this DEL.
+        yield* rawAny((c) => c.del(store.getSessionKey(dead)))
+        expect(yield* rawAny((c) => c.scard(store.getReferenceKey("user_id", 12)))).toBe(2)
+        expect(yield* store.listByReference("user_id", 12)).toEqual([live])
+        expect(yield* rawAny((c) => c.smembers(store.getReferenceKey("user_id", 12)))).toEqual([live])
+        expect(yield* store.listByReference("user_id", 999)).toEqual([])
+      })
+    )
 
-  it.effect("200 concurrent conflicting sets leave the id in exactly one set, matching the hash", () =>
-    Effect.gen(function* () {
-      const store = yield* SessionStore
-      const id = yield* store.createSessionId
-      const values = Array.from({ length: 200 }, (_, i) => `c${i % 7}`)
-      yield* Effect.all(
-        values.map((team) => store.set(id, { team })),
-        { concurrency: "unbounded" }
-      )
-      const final = (yield* store.get(id))["team"]!
-      const holding: Array<string> = []
-      for (let i = 0; i < 7; i++) {
-        if ((yield* raw((c) => c.sismember(store.getReferenceKey("team", `c${i}`), id))) === 1) holding.push(`c${i}`)
-      }
-      expect(holding).toEqual([final])
-    })
-  )
+    it.effect("deleteByReference deletes every session of a value and nothing else", () =>
+      Effect.gen(function* () {
+        const store = yield* SessionStore
+        const mine = yield* Effect.all(Array.from({ length: 20 }, () => store.createSessionId))
+        const other = yield* store.createSessionId
+        for (const id of mine) yield* store.set(id, { user_id: 13, team: "t13" })
+        yield* store.set(other, { user_id: 14, team: "t13" })
+        expect(yield* store.deleteByReference("user_id", 13)).toBe(20)
+        for (const id of mine) expect(yield* store.get(id)).toEqual({})
+        expect(yield* rawAny((c) => c.exists(store.getReferenceKey("user_id", 13)))).toBe(0)
+        // Their other references are gone too.
+        expect(yield* rawAny((c) => c.smembers(store.getReferenceKey("team", "t13")))).toEqual([other])
+        expect(yield* store.get(other)).toEqual({ id: other, user_id: "14", team: "t13" })
+        expect(yield* store.deleteByReference("user_id", 13)).toBe(0)
+      })
+    )
 
-  it.effect("fields named __proto__, constructor, prototype never pollute returned objects", () =>
-    Effect.gen(function* () {
-      const store = yield* SessionStore
-      const id = yield* store.createSessionId
-      const values = JSON.parse('{"__proto__":"p","constructor":"c","prototype":"q"}') as Record<string, string>
-      yield* store.set(id, values)
-      for (const session of [yield* store.get(id), yield* store.get(id, ["__proto__", "constructor", "prototype"])]) {
-        expect(Object.getPrototypeOf(session)).toBe(Object.prototype)
-        expect(Object.keys(session).sort()).toEqual(["__proto__", "constructor", "id", "prototype"])
-        expect(Object.getOwnPropertyDescriptor(session, "__proto__")?.value).toBe("p")
-        expect(session["constructor"]).toBe("c")
-      }
-      expect(({} as Record<string, unknown>)["p"]).toBeUndefined()
-    })
-  )
+    it.effect("listByReference and deleteByReference refuse unconfigured fields", () =>
+      Effect.gen(function* () {
+        const store = yield* SessionStore
+        expect((yield* Effect.flip(store.listByReference("name", "x")))._tag).toBe("InvalidSessionData")
+        expect((yield* Effect.flip(store.deleteByReference("name", "x")))._tag).toBe("InvalidSessionData")
+      })
+    )
 
+    it.effect("200 concurrent conflicting sets leave the id in exactly one set, matching the hash", () =>
+      Effect.gen(function* () {
+        const store = yield* SessionStore
+        const id = yield* store.createSessionId
+        const values = Array.from({ length: 200 }, (_, i) => `c${i % 7}`)
+        yield* Effect.all(
+          values.map((team) => store.set(id, { team })),
+          { concurrency: "unbounded" }
+        )
+        const final = (yield* store.get(id))["team"]!
+        const holding: Array<string> = []
+        for (let i = 0; i < 7; i++) {
+          if ((yield* rawAny((c) => c.sismember(store.getReferenceKey("team", `c${i}`), id))) === 1) holding.push(`c${i}`)
+        }
+        expect(holding).toEqual([final])
+      })
+    )
+
+    it.effect("fields named __proto__, constructor, prototype never pollute returned objects", () =>
+      Effect.gen(function* () {
+        const store = yield* SessionStore
+        const id = yield* store.createSessionId
+        const values = JSON.parse('{"__proto__":"p","constructor":"c","prototype":"q"}') as Record<string, string>
+        yield* store.set(id, values)
+        for (const session of [yield* store.get(id), yield* store.get(id, ["__proto__", "constructor", "prototype"])]) {
+          expect(Object.getPrototypeOf(session)).toBe(Object.prototype)
+          expect(Object.keys(session).sort()).toEqual(["__proto__", "constructor", "id", "prototype"])
+          expect(Object.getOwnPropertyDescriptor(session, "__proto__")?.value).toBe("p")
+          expect(session["constructor"]).toBe("c")
+        }
+        expect(({} as Record<string, unknown>)["p"]).toBeUndefined()
+      })
+    )
+  })
+
+  describe(`Redis keys written (${name})`, () => {
+    it.effect("a fresh store writes only keys under its prefix", () =>
+      Effect.gen(function* () {
+        const store = yield* SessionStore
+        const rawClient = yield* AnyRaw
+        const id = yield* store.createSessionId
+        yield* store.set(id, { user_id: 1 })
+        expect((yield* keysUnderAny(rawClient, store.prefix)).sort()).toEqual([store.getReferenceKey("user_id", 1), store.getSessionKey(id)].sort())
+      }).pipe(Effect.provide(makeLayer({ prefix: uniquePrefix(`keys-${name}`), references: ["user_id"] })))
+    )
+  })
+}
+
+storeSuite("single server", (options) => Layer.merge(storeLayer(options), AnyRaw.standalone))
+storeSuite("cluster", ClusterStoreTest)
+
+layer(StoreTest({ prefix: uniquePrefix("store-scripts"), references: { user_id: {}, team: {} } }))("SessionStore scripts (single server)", (it) => {
   it.effect("runs EVALSHA once per write, loading the script with EVAL only after NOSCRIPT", () =>
     Effect.gen(function* () {
       const store = yield* SessionStore
@@ -381,17 +424,5 @@ describe("RedisClient", () => {
       )
       expect(error._tag).toBe("RedisError")
     })
-  )
-})
-
-describe("Redis keys written", () => {
-  it.effect("a fresh store writes only keys under its prefix", () =>
-    Effect.gen(function* () {
-      const store = yield* SessionStore
-      const rawClient = yield* Raw
-      const id = yield* store.createSessionId
-      yield* store.set(id, { user_id: 1 })
-      expect((yield* keysUnder(rawClient, store.prefix)).sort()).toEqual([store.getReferenceKey("user_id", 1), store.getSessionKey(id)].sort())
-    }).pipe(Effect.provide(StoreTest({ prefix: uniquePrefix("keys"), references: ["user_id"] })))
   )
 })

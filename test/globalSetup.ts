@@ -1,15 +1,47 @@
+import { rmSync } from "node:fs"
 import type { TestProject } from "vitest/node"
+import { hasRedisCli, parseClusterNodes, startCluster, type ClusterNode, type RunningCluster } from "./redisCluster.js"
 import { hasRedisServer, INSTALL_HINT, startRedis, type RunningRedis } from "./redisServer.js"
 
 declare module "vitest" {
   export interface ProvidedContext {
     redisUrl: string
+    /** Start-up nodes of a 3-master Redis Cluster (REDIS_CLUSTER_NODES="host:port,…" to use your own). */
+    redisClusterNodes: Array<ClusterNode>
   }
 }
 
 let server: RunningRedis | undefined
+let cluster: RunningCluster | undefined
 
 export async function setup(project: TestProject) {
+  // The cluster starts alongside the single server (it takes ~2.5 s, mostly `--cluster create`).
+  const clusterReady = setupCluster(project)
+  try {
+    await setupServer(project)
+  } finally {
+    await clusterReady
+  }
+}
+
+async function setupCluster(project: TestProject) {
+  const fromUser = process.env["REDIS_CLUSTER_NODES"]
+  if (fromUser) {
+    project.provide("redisClusterNodes", parseClusterNodes(fromUser))
+    return
+  }
+  if (!hasRedisServer() || !hasRedisCli()) throw new Error(INSTALL_HINT)
+  cluster = await startCluster(3)
+  const { servers, dir } = cluster
+  // Fallback if vitest dies before teardown: stop only the servers we started.
+  process.once("exit", () => {
+    for (const { process: child } of servers) if (child.pid !== undefined && child.exitCode === null) process.kill(child.pid, "SIGKILL")
+    rmSync(dir, { recursive: true, force: true })
+  })
+  project.provide("redisClusterNodes", cluster.nodes.map((n) => ({ host: n.host, port: n.port })))
+}
+
+async function setupServer(project: TestProject) {
   const fromUser = process.env["REDIS_URL"]
   if (fromUser) {
     project.provide("redisUrl", fromUser)
@@ -26,5 +58,5 @@ export async function setup(project: TestProject) {
 }
 
 export async function teardown() {
-  await server?.stop()
+  await Promise.all([server?.stop(), cluster?.stop()])
 }

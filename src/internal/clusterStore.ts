@@ -1,0 +1,407 @@
+// The SessionStore operations for a Redis Cluster.
+//
+// On a cluster the session hash `${prefix}:${id}` and its reference sets
+// `${prefix}:${field}:${value}` live in different hash slots, so no script may
+// touch them together. Each write is therefore a short protocol of single-slot
+// steps, ordered so that a live session is never missing from the set of a value
+// it holds, even when the protocol stops half-way (see docs/cluster.md):
+//
+//   1. read     the referenced fields (which sets the session is in now)
+//   2. pre-add  SADD the id to the set of every value the session will hold,
+//               extending each set to live at least `ttl` from now
+//   3. write    one script on the hash slot: compare-and-set on the referenced
+//               fields the write keeps, write, PEXPIREAT capped by the sets'
+//               expiries; returns the old and new referenced values
+//   4. reconcile  SREM the id from sets of values it no longer holds, re-assert
+//               the sets of the values it holds, then re-read the hash and repeat
+//               until the read agrees with what was applied
+//
+// Readers verify every member against its hash (one script per id, routed to the
+// id's slot, sent concurrently) and prune stale members with the same reconcile.
+import { randomBytes } from "node:crypto"
+import { Effect } from "effect"
+import type { MaxAgeInput, SessionStoreError, SessionStoreService, SessionValue } from "../SessionStore.js"
+import { InvalidSessionData, InvalidSessionId, RedisError } from "../SessionError.js"
+import { referenceKey, sessionKey } from "./keys.js"
+import { clusterAddReference } from "./lua/clusterAddReference.js"
+import { clusterDeleteSession } from "./lua/clusterDeleteSession.js"
+import { clusterReadState } from "./lua/clusterReadState.js"
+import { clusterWriteSession } from "./lua/clusterWriteSession.js"
+import { checkFieldList, checkSessionId, encodeValues, ID_FIELD } from "./validate.js"
+
+/** The parts of the standalone store's validation the cluster store reuses. */
+export interface ClusterStoreHelpers {
+  readonly ttlFor: (maxAge: MaxAgeInput | null | undefined) => number | InvalidSessionData
+  readonly checkReference: (field: string, value: SessionValue) => string | InvalidSessionData
+}
+
+/** Raised as the `cause` of a `RedisError` when concurrent writes keep changing a session's referenced fields. */
+export class ClusterWriteConflict extends Error {
+  constructor(readonly attempts: number) {
+    super(`the session's referenced fields changed under ${attempts} attempts in a row`)
+    this.name = "ClusterWriteConflict"
+  }
+}
+
+/** Ids per SSCAN page in `listByReference` / `deleteByReference`. */
+const SCAN_BATCH = 500
+/** Ids of one page checked at once (one command each, routed to each id's slot). */
+const ID_CONCURRENCY = 64
+/** Compare-and-set attempts of a write before it fails with `RedisError`. */
+const MAX_WRITE_ATTEMPTS = 16
+/** Reconcile rounds before giving up on removals (stale members are then left to readers). */
+const MAX_RECONCILE_ROUNDS = 32
+const NO_SESSION = -2
+
+type Value = string | null
+
+/** A session hash as one atomic read saw it: absolute expiry (unix ms, -2 = no session) and referenced values. */
+interface SessionState {
+  readonly expireAt: number
+  readonly values: ReadonlyArray<Value>
+}
+
+/** Reference index → values whose set may hold the id: what a reconcile must settle. */
+type Candidates = Map<number, Set<string>>
+
+const addCandidate = (candidates: Candidates, index: number, value: Value) => {
+  if (value === null) return
+  const values = candidates.get(index)
+  if (values === undefined) candidates.set(index, new Set([value]))
+  else values.add(value)
+}
+
+const asValue = (reply: unknown): Value => (reply === null || reply === undefined ? null : String(reply))
+
+const asArray = (reply: unknown): ReadonlyArray<unknown> => (Array.isArray(reply) ? reply : [])
+
+interface WriteReply {
+  readonly status: number
+  readonly state: SessionState
+  readonly old: ReadonlyArray<Value>
+}
+
+type Write =
+  | { readonly op: "set"; readonly pairs: ReadonlyArray<string> }
+  | { readonly op: "unset"; readonly fields: ReadonlyArray<string> }
+  | { readonly op: "touch" }
+
+/**
+ * The store over a cluster client: `standalone` supplies everything that touches
+ * one key only (`get`, ids, key names); every operation that involves reference
+ * sets is replaced by its cluster protocol.
+ */
+export const makeClusterStore = (standalone: SessionStoreService, helpers: ClusterStoreHelpers): SessionStoreService => {
+  const { redis, prefix, references, byteLength, limits } = standalone
+  const { ttlFor, checkReference } = helpers
+  const nrefs = references.length
+  const referenceIndex = new Map(references.map((field, i) => [field, i] as const))
+  const none: ReadonlyArray<Value> = references.map(() => null)
+  const missing: SessionState = { expireAt: NO_SESSION, values: none }
+
+  const hashKey = (id: string) => sessionKey(prefix, id)
+  const setKey = (index: number, value: string) => referenceKey(prefix, references[index]!, value)
+
+  const readState = (operation: string, id: string): Effect.Effect<SessionState, RedisError> =>
+    Effect.map(redis.runScript(operation, clusterReadState, [hashKey(id)], [nrefs, ...references]), (reply) => {
+      const items = asArray(reply)
+      const expireAt = Number(items[0])
+      if (expireAt === NO_SESSION) return missing
+      return { expireAt, values: references.map((_, i) => asValue(items[1 + i])) }
+    })
+
+  /** SADD + extend (see clusterAddReference). Returns the set's absolute expiry, -1 for none. */
+  const addReference = (operation: string, index: number, value: string, id: string, mode: "ttl" | "at", amount: number) =>
+    Effect.map(redis.runScript(operation, clusterAddReference, [setKey(index, value)], [id, mode, amount]), Number)
+
+  const removeReference = (operation: string, index: number, value: string, id: string) =>
+    redis.use(operation, (client) => client.srem(setKey(index, value), id))
+
+  const sameFor = (candidates: Candidates, a: SessionState, b: SessionState): boolean => {
+    let holdsOne = false
+    for (const index of candidates.keys()) {
+      if (a.values[index] !== b.values[index]) return false
+      if (a.values[index] !== null) holdsOne = true
+    }
+    return (a.expireAt === NO_SESSION) === (b.expireAt === NO_SESSION) && (!holdsOne || a.expireAt === b.expireAt)
+  }
+
+  /**
+   * Brings the id's membership of every candidate set in line with the hash:
+   * member (with the set living at least as long as the hash) when the session
+   * holds that value, else not. Every change is followed by a fresh atomic read
+   * of the hash, and applied again while that read disagrees, so an SREM that
+   * raced with a write of the same value is undone. After too many rounds it
+   * stops removing: a stale member is harmless (readers verify), a missing one is not.
+   */
+  const reconcile = (operation: string, id: string, candidates: Candidates, state: SessionState): Effect.Effect<void, RedisError> => {
+    const round = (current: SessionState, n: number): Effect.Effect<void, RedisError> => {
+      const steps: Array<Effect.Effect<unknown, RedisError>> = []
+      for (const [index, values] of candidates) {
+        for (const value of values) {
+          if (current.expireAt !== NO_SESSION && current.values[index] === value) {
+            steps.push(addReference(operation, index, value, id, "at", current.expireAt))
+          } else if (n < MAX_RECONCILE_ROUNDS) {
+            steps.push(removeReference(operation, index, value, id))
+          }
+        }
+      }
+      if (steps.length === 0) return Effect.void
+      const applied = Effect.all(steps, { concurrency: "unbounded", discard: true })
+      if (n >= MAX_RECONCILE_ROUNDS) return applied
+      return applied.pipe(
+        Effect.zipRight(readState(operation, id)),
+        Effect.flatMap((next) => (sameFor(candidates, current, next) ? Effect.void : round(next, n + 1)))
+      )
+    }
+    return candidates.size === 0 ? Effect.void : round(state, 0)
+  }
+
+  /** Step 2: the id joins the set of every value in `after`. Returns the cap for step 3 (-1 = none). */
+  const preAdd = (operation: string, id: string, after: ReadonlyArray<Value>, ttl: number, candidates: Candidates) => {
+    const adds: Array<Effect.Effect<number, RedisError>> = []
+    after.forEach((value, index) => {
+      if (value === null) return
+      addCandidate(candidates, index, value)
+      adds.push(addReference(operation, index, value, id, "ttl", ttl))
+    })
+    return Effect.map(Effect.all(adds, { concurrency: "unbounded" }), (expiries) => {
+      const finite = expiries.filter((at) => at >= 0)
+      return finite.length === 0 ? -1 : Math.min(...finite)
+    })
+  }
+
+  const parseWriteReply = (reply: unknown): WriteReply => {
+    const items = asArray(reply)
+    const status = Number(items[0])
+    const expireAt = Number(items[1])
+    const old = references.map((_, i) => asValue(items[2 + i]))
+    const values = references.map((_, i) => asValue(items[2 + nrefs + i]))
+    return { status, old, state: expireAt === NO_SESSION ? missing : { expireAt, values } }
+  }
+
+  const runWriteScript = (
+    operation: string,
+    id: string,
+    key: string,
+    op: "set" | "unset" | "touch" | "create",
+    ttl: number,
+    onlyExisting: boolean,
+    cap: number,
+    expectations: ReadonlyArray<string>,
+    rest: ReadonlyArray<string>
+  ) =>
+    Effect.map(
+      redis.runScript(operation, clusterWriteSession, [key], [
+        op,
+        id,
+        ttl,
+        onlyExisting ? "1" : "0",
+        cap,
+        nrefs,
+        ...references,
+        ...expectations,
+        ...rest
+      ]),
+      parseWriteReply
+    )
+
+  /**
+   * The write protocol (steps 1–4) for set / setExisting / unset / touch.
+   * Returns the script's status: 1 written, 0 no session (only with `onlyExisting`).
+   */
+  const write = (operation: string, id: string, change: Write, ttl: number, onlyExisting: boolean): Effect.Effect<number, RedisError> =>
+    Effect.gen(function* () {
+      const key = hashKey(id)
+      // Which referenced fields this write sets (value) or removes (null); the others it keeps.
+      const written = new Map<number, Value>()
+      if (change.op === "set") {
+        for (let i = 0; i < change.pairs.length; i += 2) {
+          const index = referenceIndex.get(change.pairs[i]!)
+          if (index !== undefined) written.set(index, change.pairs[i + 1]!)
+        }
+      } else if (change.op === "unset") {
+        for (const field of change.fields) {
+          const index = referenceIndex.get(field)
+          if (index !== undefined) written.set(index, null)
+        }
+      }
+      const rest = change.op === "set" ? change.pairs : change.op === "unset" ? change.fields : []
+
+      // 1. read
+      const before = yield* readState(operation, id)
+      if (onlyExisting && before.expireAt === NO_SESSION) return 0
+      let current = before.values
+      const candidates: Candidates = new Map()
+
+      for (let attempt = 1; attempt <= MAX_WRITE_ATTEMPTS; attempt++) {
+        const after = current.map((value, i) => (written.has(i) ? written.get(i)! : value))
+        const expectations = current.map((value, i) => (written.has(i) ? "?" : value === null ? "-" : `=${value}`))
+        // 2. pre-add
+        const cap = yield* preAdd(operation, id, after, ttl, candidates)
+        // 3. write
+        const reply = yield* runWriteScript(operation, id, key, change.op, ttl, onlyExisting, cap, expectations, rest)
+        if (reply.status === -1) {
+          // A concurrent write changed a field this one keeps: retry against what is there now.
+          current = reply.old
+          if (onlyExisting && reply.state.expireAt === NO_SESSION) {
+            yield* reconcile(operation, id, candidates, missing)
+            return 0
+          }
+          continue
+        }
+        // 4. reconcile
+        reply.old.forEach((value, index) => addCandidate(candidates, index, value))
+        yield* reconcile(operation, id, candidates, reply.state)
+        return reply.status
+      }
+      yield* Effect.flatMap(readState(operation, id), (state) => reconcile(operation, id, candidates, state))
+      return yield* Effect.fail(new RedisError({ operation, cause: new ClusterWriteConflict(MAX_WRITE_ATTEMPTS) }))
+    })
+
+  /** Deletes one session (when `field` is given, only if it holds `value`) and settles its sets. */
+  const deleteOne = (operation: string, id: string, field: string, value: string): Effect.Effect<boolean, RedisError> =>
+    Effect.flatMap(
+      redis.runScript(operation, clusterDeleteSession, [hashKey(id)], [field, value, nrefs, ...references]),
+      (reply) => {
+        const items = asArray(reply)
+        const status = Number(items[0])
+        const candidates: Candidates = new Map()
+        const values = references.map((_, i) => asValue(items[2 + i]))
+        if (status === 1) values.forEach((v, index) => addCandidate(candidates, index, v))
+        const index = referenceIndex.get(field)
+        if (index !== undefined) addCandidate(candidates, index, value)
+        const state: SessionState = status === -1 ? { expireAt: Number(items[1]), values } : missing
+        return Effect.as(reconcile(operation, id, candidates, state), status === 1)
+      }
+    )
+
+  const scanReference = <A>(
+    operation: string,
+    field: string,
+    value: SessionValue,
+    initial: A,
+    onIds: (index: number, encoded: string, ids: ReadonlyArray<string>, acc: A) => Effect.Effect<A, RedisError>
+  ): Effect.Effect<A, RedisError | InvalidSessionData> => {
+    const encoded = checkReference(field, value)
+    if (typeof encoded !== "string") return Effect.fail(encoded)
+    const index = referenceIndex.get(field)!
+    const key = setKey(index, encoded)
+    const page = (cursor: string, acc: A): Effect.Effect<A, RedisError> =>
+      Effect.flatMap(redis.use(operation, (client) => client.sscan(key, cursor, "COUNT", SCAN_BATCH)), ([next, ids]) => {
+        const processed = ids.length === 0 ? Effect.succeed(acc) : onIds(index, encoded, ids, acc)
+        return next === "0" ? processed : Effect.flatMap(processed, (acc2) => page(next, acc2))
+      })
+    return page("0", initial)
+  }
+
+  const checkId = (id: string): InvalidSessionId | undefined => checkSessionId(id)
+
+  const setLike = (
+    operation: string,
+    id: string,
+    values: unknown,
+    maxAge: MaxAgeInput | null | undefined,
+    onlyExisting: boolean
+  ): Effect.Effect<boolean, SessionStoreError> => {
+    const badId = checkId(id)
+    if (badId !== undefined) return Effect.fail(badId)
+    const flat = encodeValues(values, limits)
+    if (!Array.isArray(flat)) return Effect.fail(flat)
+    const ttl = ttlFor(maxAge)
+    if (typeof ttl !== "number") return Effect.fail(ttl)
+    return Effect.map(write(operation, id, { op: "set", pairs: flat }, ttl, onlyExisting), (status) => status === 1)
+  }
+
+  return {
+    ...standalone,
+
+    set: (id, values, maxAge) => Effect.asVoid(setLike("SessionStore.set", id, values, maxAge, false)),
+
+    setExisting: (id, values, maxAge) => setLike("SessionStore.setExisting", id, values, maxAge, true),
+
+    unset: (id, fields, maxAge) => {
+      const badId = checkId(id)
+      if (badId !== undefined) return Effect.fail(badId)
+      const list = checkFieldList(fields, limits, { allowId: false })
+      if (!Array.isArray(list)) return Effect.fail(list)
+      const ttl = ttlFor(maxAge)
+      if (typeof ttl !== "number") return Effect.fail(ttl)
+      return Effect.map(write("SessionStore.unset", id, { op: "unset", fields: list }, ttl, true), (status) => status === 1)
+    },
+
+    touch: (id, maxAge) => {
+      const badId = checkId(id)
+      if (badId !== undefined) return Effect.fail(badId)
+      const ttl = ttlFor(maxAge)
+      if (typeof ttl !== "number") return Effect.fail(ttl)
+      return Effect.map(write("SessionStore.touch", id, { op: "touch" }, ttl, true), (status) => status === 1)
+    },
+
+    delete: (id) => {
+      const badId = checkId(id)
+      if (badId !== undefined) return Effect.fail(badId)
+      return deleteOne("SessionStore.delete", id, "", "")
+    },
+
+    regenerate: (id, newId, maxAge) => {
+      const badId = checkId(id) ?? (newId === undefined ? undefined : checkId(newId))
+      if (badId !== undefined) return Effect.fail(badId)
+      const ttl = ttlFor(maxAge)
+      if (typeof ttl !== "number") return Effect.fail(ttl)
+      const target = newId ?? randomBytes(byteLength).toString("base64url")
+      if (target === id) return Effect.fail(new InvalidSessionId({ reason: "the new id must differ from the old one" }))
+      const operation = "SessionStore.regenerate"
+      return Effect.gen(function* () {
+        // Copy: one HGETALL is an atomic snapshot of the old hash.
+        const snapshot = yield* redis.use(operation, (client) => client.hgetall(hashKey(id)))
+        if (Object.keys(snapshot).length === 0) return undefined
+        const pairs = Object.entries(snapshot).filter(([field]) => field !== ID_FIELD).flat()
+        const after = references.map((field) => snapshot[field] ?? null)
+        // The new id joins its sets before its hash exists…
+        const candidates: Candidates = new Map()
+        const cap = yield* preAdd(operation, target, after, ttl, candidates)
+        // …the new hash is written only if the id is free…
+        const created = yield* runWriteScript(operation, target, hashKey(target), "create", ttl, false, cap, none.map(() => "?"), pairs)
+        if (created.status !== 1) {
+          yield* reconcile(operation, target, candidates, created.status === -2 ? { ...created.state, values: created.old } : missing)
+          return yield* Effect.fail(new InvalidSessionId({ reason: "the new id is already in use" }))
+        }
+        // …then the old hash goes, then the old id leaves its sets.
+        yield* deleteOne(operation, id, "", "")
+        yield* reconcile(operation, target, candidates, created.state)
+        return target
+      })
+    },
+
+    listByReference: (field, value) =>
+      Effect.map(
+        scanReference("SessionStore.listByReference", field, value, new Set<string>(), (index, encoded, ids, seen) =>
+          Effect.as(
+            Effect.forEach(
+              ids,
+              (id) =>
+                Effect.flatMap(readState("SessionStore.listByReference", id), (state) => {
+                  if (state.values[index] === encoded) {
+                    seen.add(id)
+                    return Effect.void
+                  }
+                  return reconcile("SessionStore.listByReference", id, new Map([[index, new Set([encoded])]]), state)
+                }),
+              { concurrency: ID_CONCURRENCY, discard: true }
+            ),
+            seen
+          )
+        ),
+        (ids) => Array.from(ids)
+      ),
+
+    deleteByReference: (field, value) =>
+      scanReference("SessionStore.deleteByReference", field, value, 0, (_index, encoded, ids, count) =>
+        Effect.map(
+          Effect.forEach(ids, (id) => deleteOne("SessionStore.deleteByReference", id, field, encoded), { concurrency: ID_CONCURRENCY }),
+          (deleted) => count + deleted.filter(Boolean).length
+        )
+      )
+  }
+}

@@ -1,0 +1,67 @@
+import * as LuaScript from "../../LuaScript.js"
+import { clusterCommonLua } from "./clusterCommon.js"
+
+/**
+ * Cluster mode: the one atomic step of a write, on the session hash's slot.
+ * KEYS: session hash. ARGV: op ("set" | "unset" | "touch" | "create"), id, ttl ms,
+ * "1" to write only an existing session, cap (absolute unix ms the hash may not
+ * outlive, -1 = none), n, n referenced fields, n expectations, then field/value
+ * pairs ("set", "create") or field names ("unset").
+ *
+ * An expectation is "?" (not checked: the write sets or removes that field),
+ * "-" (must be absent) or "=" followed by the value the field must hold. They
+ * make the step a compare-and-set on the referenced fields the write keeps, whose
+ * sets the caller has extended beforehand; the cap is the earliest expiry among
+ * the sets of every value the session holds after the write, so the hash never
+ * outlives a set it is a member of.
+ *
+ * Returns { status, absolute expiry of the hash (-2 = no session), the n old
+ * values, the n new values } (nil = field absent). status: 1 written; 0 nothing
+ * written, no session and "only existing" asked; -1 nothing written, an
+ * expectation failed (old = current values); -2 nothing written, "create" found
+ * the key taken.
+ */
+export const clusterWriteSession = LuaScript.make(
+  "clusterWriteSession",
+  1,
+  clusterCommonLua +
+    `
+local hash = KEYS[1]
+local op, id, ttl, onlyExisting, cap = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4] == '1', tonumber(ARGV[5])
+local nrefs = tonumber(ARGV[6])
+local refs = readList(7, nrefs)
+local expected = readList(7 + nrefs, nrefs)
+local first = 7 + 2 * nrefs
+local now = nowMillis()
+local exists = redis.call('EXISTS', hash) == 1
+local old = referencedValues(hash, refs)
+local function reply(status, at, new)
+  return append(append({ status, at }, old), new)
+end
+local absent = {}
+for i = 1, nrefs do absent[i] = false end
+if op == 'create' and exists then return reply(-2, expireTime(hash, now, 1), old) end
+if onlyExisting and not exists then return reply(0, -2, absent) end
+for i = 1, nrefs do
+  local e = expected[i]
+  if e ~= '?' then
+    local ok
+    if e == '-' then ok = old[i] == false else ok = old[i] == string.sub(e, 2) end
+    if not ok then
+      return reply(-1, exists and expireTime(hash, now, 1) or -2, old)
+    end
+  end
+end
+if op == 'unset' then
+  inBatches('HDEL', hash, first)
+  redis.call('HSET', hash, 'id', id)
+elseif op ~= 'touch' then
+  redis.call('HSET', hash, 'id', id)
+  inBatches('HSET', hash, first)
+end
+local at = now + ttl
+if cap >= 0 and cap < at then at = cap end
+redis.call('PEXPIREAT', hash, at)
+return reply(1, at, referencedValues(hash, refs))
+`
+)

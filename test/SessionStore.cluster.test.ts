@@ -1,0 +1,447 @@
+// What is specific to a Redis Cluster: the client layer, keys spread over nodes,
+// per-node script caches, concurrent writers, and writes interrupted half-way.
+// (The whole store contract and the model test also run on the cluster.)
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { Effect, Exit, Layer } from "effect"
+import { Cluster } from "ioredis"
+import { clusterAddReference } from "../src/internal/lua/clusterAddReference.js"
+import { clusterDeleteSession } from "../src/internal/lua/clusterDeleteSession.js"
+import { clusterReadState } from "../src/internal/lua/clusterReadState.js"
+import { clusterWriteSession } from "../src/internal/lua/clusterWriteSession.js"
+import { RedisClient } from "../src/RedisClient.js"
+import { SessionStore, type SessionStoreService } from "../src/SessionStore.js"
+import { deleteKeys, keysMatching, redisClusterNodes, uniquePrefix } from "./utils.js"
+
+const REFS = ["user_id", "team"]
+
+let cluster: Cluster
+
+beforeAll(async () => {
+  cluster = new Cluster(redisClusterNodes())
+  await new Promise<void>((resolve, reject) => {
+    cluster.once("ready", resolve)
+    cluster.once("error", reject)
+  })
+})
+
+afterAll(async () => {
+  await cluster.quit()
+})
+
+const run = <A, E>(effect: Effect.Effect<A, E>): Promise<A> => Effect.runPromise(effect)
+
+const storeOver = (client: Cluster, prefix: string): Promise<SessionStoreService> =>
+  run(SessionStore.make({ prefix, references: REFS }).pipe(Effect.provide(RedisClient.layerFromClient(client))))
+
+const cleanUp = async (prefix: string) => deleteKeys(cluster, await keysMatching(cluster, `${prefix}:*`))
+
+const slotOf = (key: string) => cluster.cluster("KEYSLOT", key) as Promise<number>
+
+describe("RedisClient over a cluster", () => {
+  it.live("layer({ cluster }) is ready on every master when built and quits when released", () =>
+    Effect.gen(function* () {
+      const client = yield* Effect.scoped(
+        Effect.gen(function* () {
+          const redis = yield* RedisClient.make({ cluster: { nodes: redisClusterNodes() } })
+          expect(redis.isCluster).toBe(true)
+          expect(redis.client).toBeInstanceOf(Cluster)
+          expect(redis.client.status).toBe("ready")
+          expect((redis.client as Cluster).nodes("master")).toHaveLength(3)
+          expect(yield* redis.use("PING", (c) => c.ping())).toBe("PONG")
+          return redis.client
+        })
+      )
+      expect(client.status).toBe("end")
+    })
+  )
+
+  it.effect("cluster options that cannot apply fail with SessionConfigError", () =>
+    Effect.gen(function* () {
+      const cases = [
+        [{ cluster: { nodes: [] } }, "cluster.nodes"],
+        [{ url: "redis://127.0.0.1:6379", cluster: { nodes: redisClusterNodes() } }, "url"],
+        [{ db: 1, cluster: { nodes: redisClusterNodes() } }, "db"]
+      ] as const
+      for (const [config, option] of cases) {
+        const error = yield* Effect.flip(Effect.scoped(RedisClient.make(config)))
+        expect(error).toMatchObject({ _tag: "SessionConfigError", option })
+      }
+    })
+  )
+
+  it.live("unreachable start-up nodes fail the layer with RedisError", () =>
+    Effect.gen(function* () {
+      const error = yield* Effect.flip(
+        Effect.scoped(
+          RedisClient.make({ cluster: { nodes: ["127.0.0.1:1"], options: { clusterRetryStrategy: () => null } }, connectTimeout: "1 second" })
+        )
+      )
+      expect(error._tag).toBe("RedisError")
+    })
+  )
+})
+
+describe("SessionStore on a cluster", () => {
+  it("keeps a session's hash and its reference sets in different slots (what the protocol is for)", async () => {
+    const prefix = uniquePrefix("cluster-slots")
+    const store = await storeOver(cluster, prefix)
+    expect(store.redis.isCluster).toBe(true)
+    const id = await run(store.createSessionId)
+    await run(store.set(id, { user_id: 1, team: "a" }))
+    const slots = new Set(await Promise.all([store.getSessionKey(id), store.getReferenceKey("user_id", 1), store.getReferenceKey("team", "a")].map(slotOf)))
+    expect(slots.size).toBe(3)
+    expect(await run(store.listByReference("user_id", 1))).toEqual([id])
+    await cleanUp(prefix)
+  })
+
+  it("loads its scripts on each node again after SCRIPT FLUSH on every master", async () => {
+    const prefix = uniquePrefix("cluster-scripts")
+    const store = await storeOver(cluster, prefix)
+    await Promise.all(cluster.nodes("master").map((node) => node.script("FLUSH")))
+    const ids = await Promise.all(Array.from({ length: 20 }, () => run(store.createSessionId)))
+    for (const [i, id] of ids.entries()) await run(store.set(id, { user_id: i % 3, team: "s" }))
+    expect((await run(store.listByReference("team", "s"))).sort()).toEqual([...ids].sort())
+    expect(await run(store.deleteByReference("team", "s"))).toBe(20)
+    expect(await keysMatching(cluster, `${prefix}:*`)).toEqual([])
+  })
+
+  it("concurrent writes to one session changing different referenced fields converge to exact sets", async () => {
+    const prefix = uniquePrefix("cluster-race")
+    const store = await storeOver(cluster, prefix)
+    const id = await run(store.createSessionId)
+    await run(store.set(id, { user_id: "u0", team: "t0" }))
+    const ops = Array.from({ length: 120 }, (_, i) => {
+      switch (i % 6) {
+        case 0:
+          return store.set(id, { user_id: `u${i % 5}` })
+        case 1:
+          return store.set(id, { team: `t${i % 4}`, name: `n${i}` })
+        case 2:
+          return store.set(id, { user_id: `u${i % 5}`, team: `t${i % 4}` })
+        case 3:
+          return store.touch(id, 3_600_000)
+        case 4:
+          return store.unset(id, [i % 12 === 4 ? "team" : "name"])
+        default:
+          return store.setExisting(id, { team: `t${i % 4}` })
+      }
+    })
+    await run(Effect.all(ops, { concurrency: "unbounded", discard: true }))
+    const session = await run(store.get(id))
+    for (const field of REFS) {
+      for (const key of await keysMatching(cluster, `${prefix}:${field}:*`)) {
+        const value = key.slice(`${prefix}:${field}:`.length)
+        const member = await cluster.sismember(key, id)
+        expect(member, `${id} in ${field}=${value} while the hash has ${session[field]}`).toBe(session[field] === value ? 1 : 0)
+      }
+      if (session[field] !== undefined) {
+        const [hashExpiry, setExpiry] = await Promise.all([
+          cluster.pexpiretime(store.getSessionKey(id)),
+          cluster.pexpiretime(store.getReferenceKey(field, session[field]!))
+        ])
+        expect(setExpiry).toBeGreaterThanOrEqual(hashExpiry)
+      }
+    }
+    await cleanUp(prefix)
+  })
+
+  it("checks inputs exactly like the standalone store, before sending anything", async () => {
+    const prefix = uniquePrefix("cluster-invalid")
+    const store = await storeOver(cluster, prefix)
+    const bad = "short"
+    const good = "abcdefghijklmnopqrstuvwx"
+    const cases = [
+      [store.set(bad, { a: 1 }), "InvalidSessionId"],
+      [store.setExisting(bad, { a: 1 }), "InvalidSessionId"],
+      [store.unset(bad, ["a"]), "InvalidSessionId"],
+      [store.touch(bad), "InvalidSessionId"],
+      [store.delete(bad), "InvalidSessionId"],
+      [store.regenerate(bad), "InvalidSessionId"],
+      [store.regenerate(good, bad), "InvalidSessionId"],
+      [store.regenerate(good, good), "InvalidSessionId"],
+      [store.set(good, { user_id: 1, bad: { nested: true } } as never), "InvalidSessionData"],
+      [store.set(good, { id: "x" }), "InvalidSessionData"],
+      [store.set(good, { a: 1 }, "soon"), "InvalidSessionData"],
+      [store.unset(good, ["id"]), "InvalidSessionData"],
+      [store.listByReference("name", "x"), "InvalidSessionData"],
+      [store.deleteByReference("name", "x"), "InvalidSessionData"]
+    ] as const
+    for (const [effect, tag] of cases) {
+      const exit = await Effect.runPromiseExit(effect as Effect.Effect<unknown, { readonly _tag: string }>)
+      expect(Exit.isFailure(exit) && exit.cause._tag === "Fail" ? exit.cause.error._tag : "no failure").toBe(tag)
+    }
+    expect(await keysMatching(cluster, `${prefix}:*`)).toEqual([])
+  })
+})
+
+// ---- Interrupted writes ----
+//
+// A client that "crashes" after `budget` commands: later commands are never sent
+// and reject, as if the process died there. Running an operation with budgets
+// 0, 1, 2, … stops it after every step of its protocol in turn.
+const crashingClient = (client: Cluster, budget: number): Cluster => {
+  let calls = 0
+  return new Proxy(client, {
+    get(target, property) {
+      const value: unknown = Reflect.get(target, property, target)
+      if (typeof value !== "function") return value
+      return (...args: Array<unknown>) => {
+        calls += 1
+        if (calls > budget) return Promise.reject(new Error("simulated crash"))
+        return (value as (...a: Array<unknown>) => unknown).apply(target, args)
+      }
+    }
+  })
+}
+
+interface Fixture {
+  readonly store: SessionStoreService
+  /** Every session id the scenario may create. */
+  readonly ids: ReadonlyArray<string>
+}
+
+interface Scenario {
+  readonly name: string
+  /** The (field, value) sets to check afterwards. */
+  readonly pairs: ReadonlyArray<readonly [string, string]>
+  readonly setup: (f: Fixture) => Effect.Effect<unknown, unknown>
+  readonly op: (store: SessionStoreService, ids: ReadonlyArray<string>) => Effect.Effect<unknown, unknown>
+}
+
+const HOUR = 3_600_000
+
+const scenarios: ReadonlyArray<Scenario> = [
+  {
+    name: "set moving a referenced value (and extending the lifetime)",
+    pairs: [["user_id", "1"], ["user_id", "2"], ["team", "x"]],
+    setup: ({ store, ids: [a, b] }) =>
+      Effect.all([store.set(a!, { user_id: 1, team: "x" }, 60_000), store.set(b!, { user_id: 1 })]),
+    op: (store, [a]) => store.set(a!, { user_id: 2, name: "n" }, HOUR)
+  },
+  {
+    name: "set creating a session",
+    pairs: [["user_id", "1"], ["team", "y"]],
+    setup: ({ store, ids: [, b] }) => store.set(b!, { user_id: 1 }),
+    op: (store, [a]) => store.set(a!, { user_id: 1, team: "y" })
+  },
+  {
+    name: "setExisting changing a referenced value",
+    pairs: [["team", "x"], ["team", "z"], ["user_id", "1"]],
+    setup: ({ store, ids: [a] }) => store.set(a!, { team: "x", user_id: 1 }, 60_000),
+    op: (store, [a]) => store.setExisting(a!, { team: "z" }, HOUR)
+  },
+  {
+    name: "unset of a referenced field",
+    pairs: [["user_id", "1"], ["team", "x"]],
+    setup: ({ store, ids: [a] }) => store.set(a!, { user_id: 1, team: "x" }, 60_000),
+    op: (store, [a]) => store.unset(a!, ["user_id"], HOUR)
+  },
+  {
+    name: "touch extending the lifetime",
+    pairs: [["user_id", "1"], ["team", "x"]],
+    setup: ({ store, ids: [a, b] }) => Effect.all([store.set(a!, { user_id: 1, team: "x" }, 60_000), store.set(b!, { user_id: 1 }, 60_000)]),
+    op: (store, [a]) => store.touch(a!, HOUR)
+  },
+  {
+    name: "delete",
+    pairs: [["user_id", "1"], ["team", "x"]],
+    setup: ({ store, ids: [a, b] }) => Effect.all([store.set(a!, { user_id: 1, team: "x" }), store.set(b!, { user_id: 1 })]),
+    op: (store, [a]) => store.delete(a!)
+  },
+  {
+    name: "regenerate",
+    pairs: [["user_id", "1"], ["team", "x"]],
+    setup: ({ store, ids: [a, b] }) => Effect.all([store.set(a!, { user_id: 1, team: "x" }), store.set(b!, { user_id: 1 })]),
+    op: (store, [a, , , target]) => store.regenerate(a!, target!, HOUR)
+  },
+  {
+    name: "deleteByReference",
+    pairs: [["user_id", "1"], ["team", "x"], ["team", "y"]],
+    setup: ({ store, ids: [a, b, c] }) =>
+      Effect.all([store.set(a!, { user_id: 1, team: "x" }), store.set(b!, { user_id: 1, team: "y" }), store.set(c!, { user_id: 2, team: "x" })]),
+    op: (store) => store.deleteByReference("user_id", 1)
+  },
+  {
+    name: "listByReference pruning an expired session",
+    pairs: [["user_id", "1"], ["team", "x"]],
+    setup: ({ store, ids: [a, b] }) =>
+      Effect.all([store.set(a!, { user_id: 1, team: "x" }), store.set(b!, { user_id: 1 })]).pipe(
+        // Expiry removes the hash and nothing else, exactly like this DEL.
+        Effect.zipRight(Effect.promise(() => cluster.del(store.getSessionKey(a!))))
+      ),
+    op: (store) => store.listByReference("user_id", 1)
+  }
+]
+
+/** Ids whose hash exists and holds field = value, straight from Redis. */
+const holdersOf = async (store: SessionStoreService, ids: ReadonlyArray<string>, field: string, value: string) => {
+  const held = await Promise.all(ids.map((id) => cluster.hget(store.getSessionKey(id), field)))
+  return ids.filter((_, i) => held[i] === value).sort()
+}
+
+/**
+ * The guarantee after an interruption at any point: no live holder is missing from
+ * its set (and the set lives at least as long), every set has a TTL, and the
+ * readers return exactly the live holders. Then the convergence step (one
+ * listByReference per set) leaves every set exact, and deleteByReference deletes
+ * exactly the holders.
+ */
+const checkAfterInterruption = async (label: string, store: SessionStoreService, scenario: Scenario, ids: ReadonlyArray<string>) => {
+  for (const [field, value] of scenario.pairs) {
+    const key = store.getReferenceKey(field, value)
+    const members = await cluster.smembers(key)
+    const setTtl = await cluster.pttl(key)
+    if (members.length > 0) expect(setTtl, `${label}: ${field}=${value} has a TTL`).toBeGreaterThan(0)
+    for (const id of await holdersOf(store, ids, field, value)) {
+      expect(members, `${label}: live ${id} is in ${field}=${value}`).toContain(id)
+      const [hashExpiry, setExpiry] = await Promise.all([cluster.pexpiretime(store.getSessionKey(id)), cluster.pexpiretime(key)])
+      expect(setExpiry, `${label}: ${field}=${value} outlives ${id}`).toBeGreaterThanOrEqual(hashExpiry)
+    }
+  }
+  for (const [field, value] of scenario.pairs) {
+    const listed = (await run(store.listByReference(field, value))).sort()
+    expect(listed, `${label}: listByReference(${field}, ${value})`).toEqual(await holdersOf(store, ids, field, value))
+  }
+  // After the convergence step every set is exact.
+  for (const [field, value] of scenario.pairs) {
+    expect((await cluster.smembers(store.getReferenceKey(field, value))).sort(), `${label}: ${field}=${value} converged`).toEqual(
+      await holdersOf(store, ids, field, value)
+    )
+  }
+  const [field, value] = scenario.pairs[0]!
+  const holders = await holdersOf(store, ids, field, value)
+  const others = ids.filter((id) => !holders.includes(id))
+  const othersBefore = await Promise.all(others.map((id) => cluster.exists(store.getSessionKey(id))))
+  expect(await run(store.deleteByReference(field, value)), `${label}: deleteByReference count`).toBe(holders.length)
+  for (const id of holders) expect(await cluster.exists(store.getSessionKey(id))).toBe(0)
+  expect(await Promise.all(others.map((id) => cluster.exists(store.getSessionKey(id))))).toEqual(othersBefore)
+}
+
+describe("SessionStore on a cluster, interrupted", () => {
+  for (const scenario of scenarios) {
+    it(`${scenario.name}: stopped after any step, readers neither return a dead session nor miss a live one`, async () => {
+      let completed = false
+      for (let budget = 0; !completed; budget++) {
+        expect(budget, "the operation finishes within 60 commands").toBeLessThan(60)
+        const prefix = uniquePrefix(`crash-${budget}`)
+        const store = await storeOver(cluster, prefix)
+        const ids = await Promise.all(Array.from({ length: 4 }, () => run(store.createSessionId)))
+        await run(scenario.setup({ store, ids }))
+        const crashing = await storeOver(crashingClient(cluster, budget), prefix)
+        const exit = await Effect.runPromiseExit(scenario.op(crashing, ids))
+        if (Exit.isSuccess(exit)) completed = true
+        else expect(JSON.stringify(exit.cause)).toContain("RedisError")
+        await checkAfterInterruption(`${scenario.name}, stopped after ${budget} commands`, store, scenario, ids)
+        await cleanUp(prefix)
+      }
+    })
+  }
+})
+
+// ---- Racing writers, interleaved by hand ----
+//
+// A client whose `at`-th command waits until `release` is called (the others pass).
+// `reached` resolves when that command is issued, so another writer can run in between.
+const gatedClient = (client: Cluster, at: number, budget = Number.POSITIVE_INFINITY) => {
+  let calls = 0
+  let release!: () => void
+  let onReached!: () => void
+  const gate = new Promise<void>((resolve) => (release = resolve))
+  const reached = new Promise<void>((resolve) => (onReached = resolve))
+  const proxy = new Proxy(client, {
+    get(target, property) {
+      const value: unknown = Reflect.get(target, property, target)
+      if (typeof value !== "function") return value
+      return (...args: Array<unknown>) => {
+        calls += 1
+        if (calls > budget) return Promise.reject(new Error("simulated crash"))
+        const invoke = () => (value as (...a: Array<unknown>) => unknown).apply(target, args)
+        if (calls !== at) return invoke()
+        onReached()
+        return gate.then(invoke)
+      }
+    }
+  })
+  return { client: proxy, reached, release }
+}
+
+describe("SessionStore on a cluster, racing writers", () => {
+  // The steps are counted in commands: have every script cached on every master, so that
+  // no EVALSHA turns into EVALSHA + EVAL (NOSCRIPT) and shifts the count.
+  beforeAll(async () => {
+    const scripts = [clusterAddReference, clusterDeleteSession, clusterReadState, clusterWriteSession]
+    await Promise.all(cluster.nodes("master").flatMap((node) => scripts.map((script) => node.script("LOAD", script.source))))
+  })
+
+  it("a reference added late, after a newer write moved the session away, is taken back", async () => {
+    const prefix = uniquePrefix("cluster-late-add")
+    const store = await storeOver(cluster, prefix)
+    const id = await run(store.createSessionId)
+    // set(id, {team: a}) on a new session: 1 read, 2 pre-add a, 3 write, 4 re-assert a ← held here.
+    const gated = gatedClient(cluster, 4)
+    const slow = await storeOver(gated.client, prefix)
+    const first = Effect.runPromise(slow.set(id, { team: "a" }))
+    await gated.reached
+    await run(store.set(id, { team: "b" }))
+    expect(await cluster.sismember(store.getReferenceKey("team", "a"), id)).toBe(0)
+    gated.release()
+    await first
+    // The late SADD of a was followed by a read of the hash (team = b), and undone.
+    expect(await cluster.sismember(store.getReferenceKey("team", "a"), id)).toBe(0)
+    expect(await cluster.smembers(store.getReferenceKey("team", "b"))).toEqual([id])
+    expect(await run(store.get(id))).toEqual({ id, team: "b" })
+    await cleanUp(prefix)
+  })
+
+  it("a write whose kept reference changed under it retries, so even a crash right after its hash write leaves the sets outliving the hash", async () => {
+    for (const budget of [3, Number.POSITIVE_INFINITY]) {
+      const prefix = uniquePrefix("cluster-cas")
+      const store = await storeOver(cluster, prefix)
+      const id = await run(store.createSessionId)
+      await run(store.set(id, { team: "a" }, 60_000))
+      // touch(id, 1 h): 1 read (team = a), 2 pre-add a ← held while team becomes b (60 s), 3 write.
+      const gated = gatedClient(cluster, 2, budget)
+      const slow = await storeOver(gated.client, prefix)
+      const touch = Effect.runPromiseExit(slow.touch(id, HOUR))
+      await gated.reached
+      await run(store.set(id, { team: "b" }, 60_000))
+      gated.release()
+      const exit = await touch
+      expect(Exit.isSuccess(exit)).toBe(budget === Number.POSITIVE_INFINITY)
+      // The write step compared team with what its sets were prepared for (a), found b, and
+      // wrote nothing; had it extended the hash to 1 h, team=b's set (60 s) would die first.
+      const [hashExpiry, setExpiry] = await Promise.all([
+        cluster.pexpiretime(store.getSessionKey(id)),
+        cluster.pexpiretime(store.getReferenceKey("team", "b"))
+      ])
+      expect(await cluster.sismember(store.getReferenceKey("team", "b"), id)).toBe(1)
+      expect(setExpiry).toBeGreaterThanOrEqual(hashExpiry)
+      if (Exit.isSuccess(exit)) {
+        expect(exit.value).toBe(true)
+        expect(hashExpiry - Date.now()).toBeGreaterThan(HOUR - 60_000)
+        expect(await cluster.sismember(store.getReferenceKey("team", "a"), id)).toBe(0)
+      }
+      await cleanUp(prefix)
+    }
+  })
+})
+
+describe("SessionStore on a cluster, via the layer", () => {
+  it.effect("SessionStore.layer over RedisClient.layer({ cluster }) is the cluster store", () =>
+    Effect.gen(function* () {
+      const store = yield* SessionStore
+      expect(store.redis.isCluster).toBe(true)
+      const id = yield* store.createSessionId
+      yield* store.set(id, { user_id: 3 })
+      expect(yield* store.listByReference("user_id", 3)).toEqual([id])
+      expect(yield* store.delete(id)).toBe(true)
+      expect(yield* store.listByReference("user_id", 3)).toEqual([])
+    }).pipe(
+      Effect.provide(
+        SessionStore.layer({ prefix: uniquePrefix("cluster-layer"), references: REFS }).pipe(
+          Layer.provide(Layer.suspend(() => RedisClient.layer({ cluster: { nodes: redisClusterNodes() } })))
+        )
+      )
+    )
+  )
+})
