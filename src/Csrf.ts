@@ -37,6 +37,8 @@ export interface Csrf {
   readonly tokens: Tokens
   /** A new random secret. */
   readonly secret: Effect.Effect<string>
+  /** A new random secret, synchronously. */
+  readonly newSecret: () => string
   /** A new token for `secret`. */
   readonly create: (secret: string) => string
   /** Whether `token` was made from `secret`. Never throws: any malformed input is `false`. */
@@ -55,6 +57,7 @@ export const make = (options: CsrfOptions = {}): Csrf => {
   return {
     tokens,
     secret: Effect.sync(() => tokens.secretSync()),
+    newSecret: () => tokens.secretSync(),
     create: (secret) => tokens.create(secret),
     verify: (secret, token) => {
       if (typeof secret !== "string" || secret === "" || typeof token !== "string" || token === "") return false

@@ -16,7 +16,9 @@ import type {} from "koa"
 import * as Csrf from "./Csrf.js"
 import { quit, RedisClient } from "./RedisClient.js"
 import type { RedisClientService } from "./RedisClient.js"
-import { Session } from "./Session.js"
+import * as Step from "./internal/step.js"
+import { SignatureVerifier } from "./internal/signature.js"
+import { Session, SessionState } from "./Session.js"
 import type { SessionCookie, SessionService } from "./Session.js"
 import { SessionConfigError } from "./SessionError.js"
 import { SessionStore, unsafeMake } from "./SessionStore.js"
@@ -211,7 +213,7 @@ export function koaRedisSessionSets(app: KoaAppLike, options: KoaRedisSessionSet
   }
   if (options.secure !== undefined) cookieOptions["secure"] = options.secure
   if (options.domain !== undefined) cookieOptions["domain"] = options.domain
-  const readOptions = { signed }
+  const cookieSettings: CookieSettings = { app, key, signed, options: cookieOptions, verifier: new SignatureVerifier() }
 
   const owned = options.client === undefined
   const client = options.client ?? createOwnedClient(options.redis)
@@ -222,28 +224,19 @@ export function koaRedisSessionSets(app: KoaAppLike, options: KoaRedisSessionSet
   const runtime = ManagedRuntime.make(Layer.succeedContext(context))
 
   // runPromiseExit + squash: the caller gets the typed error itself, not a FiberFailure.
-  const run = <A, E>(effect: Effect.Effect<A, E, SessionStore | RedisClient>, signal?: AbortSignal): Promise<A> =>
+  const runEffect = <A, E>(effect: Effect.Effect<A, E, SessionStore | RedisClient>, signal?: AbortSignal): Promise<A> =>
     runtime.runPromiseExit(effect, signal ? { signal } : undefined).then((exit) => {
       if (Exit.isSuccess(exit)) return exit.value
       throw Cause.squash(exit.cause)
     })
+  // The hot path: the same operations, run as Promises without a fiber.
+  const run = <A, E>(step: Step.Step<A, E>): Promise<A> => Step.runPromise(redis, step)
 
-  const cookieOf = (ctx: KoaContextLike): SessionCookie => ({
-    read: () => ctx.cookies.get(key, readOptions),
-    write: (id, maxAge) => {
-      ctx.cookies.set(key, id, { ...cookieOptions, maxAge })
-    },
-    clear: () => {
-      ctx.cookies.set(key, null, cookieOptions)
-    }
-  })
-
-  const createSession = (ctx: KoaContextLike): KoaSession => new PromiseSession(Session.make(store, csrf, cookieOf(ctx), store.byteLength), run)
+  const createSession = (ctx: KoaContextLike): KoaSession => new PromiseSession(new SessionState(store, csrf, new KoaCookie(ctx, cookieSettings)), run)
 
   const sessionOf = (ctx: KoaContextLike): SessionService => {
     const existing = ctx.session
-    if (existing instanceof PromiseSession) return existing.effect
-    return createSession(ctx).effect
+    return (existing instanceof PromiseSession ? existing : createSession(ctx)).effect
   }
 
   const middleware = function koaRedisSessionSets(ctx: KoaContextLike, next: () => Promise<unknown>) {
@@ -251,6 +244,7 @@ export function koaRedisSessionSets(app: KoaAppLike, options: KoaRedisSessionSet
     return next()
   }
 
+  const steps = store.steps
   const promiseStore: PromiseStore = {
     client,
     prefix: store.prefix,
@@ -259,14 +253,14 @@ export function koaRedisSessionSets(app: KoaAppLike, options: KoaRedisSessionSet
     createSessionId: () => Effect.runSync(store.createSessionId),
     getSessionKey: (id) => store.getSessionKey(id),
     getReferenceKey: (field, value) => store.getReferenceKey(field, value),
-    get: (id, fields) => run(store.get(id, fields)),
-    set: (id, values, maxAge) => run(store.set(id, values, maxAge)),
-    unset: (id, fields, maxAge) => run(store.unset(id, fields, maxAge)),
-    touch: (id, maxAge) => run(store.touch(id, maxAge)),
-    delete: (id) => run(store.delete(id)),
-    regenerate: (id, newId) => run(store.regenerate(id, newId)),
-    listByReference: (field, value) => run(store.listByReference(field, value)),
-    deleteByReference: (field, value) => run(store.deleteByReference(field, value))
+    get: (id, fields) => run(steps.get(id, fields)),
+    set: (id, values, maxAge) => run(steps.set(id, values, maxAge)),
+    unset: (id, fields, maxAge) => run(steps.unset(id, fields, maxAge)),
+    touch: (id, maxAge) => run(steps.touch(id, maxAge)),
+    delete: (id) => run(steps.delete(id)),
+    regenerate: (id, newId) => run(steps.regenerate(id, newId)),
+    listByReference: (field, value) => run(steps.listByReference(field, value)),
+    deleteByReference: (field, value) => run(steps.deleteByReference(field, value))
   }
 
   return Object.assign(middleware, {
@@ -276,13 +270,50 @@ export function koaRedisSessionSets(app: KoaAppLike, options: KoaRedisSessionSet
     createSession,
     getReferenceKey: (field: string, value: SessionValue) => store.getReferenceKey(field, value),
     run: <A, E>(ctx: KoaContextLike, effect: Effect.Effect<A, E, RequestServices>): Promise<A> =>
-      run(Effect.provideService(effect, Session, sessionOf(ctx)), abortSignalOf(ctx)),
+      runEffect(Effect.provideService(effect, Session, sessionOf(ctx)), abortSignalOf(ctx)),
     runtime,
     close: async () => {
       await runtime.dispose()
       if (owned) await Effect.runPromise(quit(client))
     }
   })
+}
+
+interface CookieSettings {
+  readonly app: KoaAppLike
+  readonly key: string
+  readonly signed: boolean
+  readonly options: Record<string, unknown>
+  readonly verifier: SignatureVerifier
+}
+
+// The session id's cookie, through `ctx.cookies` (so Koa's `secure`/proxy rules apply).
+class KoaCookie implements SessionCookie {
+  constructor(
+    private readonly ctx: KoaContextLike,
+    private readonly settings: CookieSettings
+  ) {}
+
+  read(): string | undefined {
+    const { app, key, signed, verifier } = this.settings
+    const cookies = this.ctx.cookies
+    const value = cookies.get(key)
+    if (!signed || value === undefined) return value
+    const signature = cookies.get(`${key}.sig`)
+    if (signature === undefined) return undefined
+    const valid = verifier.verify(app.keys, `${key}=${value}`, signature)
+    // Keys this verifier does not handle (a Keygrip with another algorithm) go the `cookies` way.
+    if (valid === undefined) return cookies.get(key, { signed: true })
+    return valid ? value : undefined
+  }
+
+  write(id: string, maxAge: number): void {
+    this.ctx.cookies.set(this.settings.key, id, { ...this.settings.options, maxAge })
+  }
+
+  clear(): void {
+    this.ctx.cookies.set(this.settings.key, null, this.settings.options)
+  }
 }
 
 const createOwnedClient = (redis: KoaRedisSessionSetsOptions["redis"]): Redis => {
@@ -305,43 +336,47 @@ const abortSignalOf = (ctx: KoaContextLike): AbortSignal | undefined => {
   return controller.signal
 }
 
-type Runner = <A, E>(effect: Effect.Effect<A, E, SessionStore | RedisClient>) => Promise<A>
+type Runner = <A, E>(step: Step.Step<A, E>) => Promise<A>
 
 // A class, so the per-request cost is one small object with shared methods.
 class PromiseSession implements KoaSession {
+  private twin: SessionService | undefined
   constructor(
-    readonly effect: SessionService,
+    readonly state: SessionState,
     private readonly run: Runner
   ) {}
+  get effect(): SessionService {
+    return (this.twin ??= Session.fromState(this.state))
+  }
   getKey(): string {
-    return Effect.runSync(this.effect.getKey)
+    return this.state.getKey()
   }
   get(fields?: ReadonlyArray<string>) {
-    return this.run(this.effect.get(fields))
+    return this.run(this.state.get(fields))
   }
   set(values: Readonly<Record<string, SessionValue>>, maxAge?: MaxAgeInput | null) {
-    return this.run(this.effect.set(values, maxAge))
+    return this.run(this.state.set(values, maxAge))
   }
   unset(fields: ReadonlyArray<string>, maxAge?: MaxAgeInput | null) {
-    return this.run(this.effect.unset(fields, maxAge))
+    return this.run(this.state.unset(fields, maxAge))
   }
   touch(maxAge?: MaxAgeInput | null) {
-    return this.run(this.effect.touch(maxAge))
+    return this.run(this.state.touch(maxAge))
   }
   delete() {
-    return this.run(this.effect.delete)
+    return this.run(this.state.delete())
   }
   regenerate() {
-    return this.run(this.effect.regenerate)
+    return this.run(this.state.regenerate())
   }
   createCSRFToken(session?: Record<string, string> | null) {
-    return this.run(this.effect.createCSRFToken(session))
+    return this.run(this.state.createCSRFToken(session))
   }
   verifyCSRFToken(sessionOrToken: unknown, token?: unknown): Promise<boolean> {
     // v3: verifyCSRFToken(token) or verifyCSRFToken(session, token).
-    if (arguments.length < 2) return this.run(this.effect.verifyCSRFToken(undefined, sessionOrToken))
+    if (arguments.length < 2) return this.run(this.state.verifyCSRFToken(undefined, sessionOrToken))
     const session = typeof sessionOrToken === "object" && sessionOrToken !== null ? (sessionOrToken as Record<string, string>) : undefined
-    return this.run(this.effect.verifyCSRFToken(session, token))
+    return this.run(this.state.verifyCSRFToken(session, token))
   }
 }
 

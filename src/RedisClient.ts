@@ -86,6 +86,11 @@ export interface RedisClientService {
    * with `RedisError` carrying `operation` and the cause.
    */
   readonly use: <A>(operation: string, f: (client: Redis | Cluster) => Promise<A>) => Effect.Effect<A, RedisError>
+  /**
+   * `use` without a fiber, for the Promise facade's hot path: the promise rejects
+   * with `RedisError` on a failure or after the timeout.
+   */
+  readonly unsafeSend: <A>(operation: string, f: (client: Redis | Cluster) => Promise<A>) => Promise<A>
   /** Runs a Lua script by EVALSHA (EVAL once on NOSCRIPT), bounded by the timeout. */
   readonly runScript: (
     operation: string,
@@ -162,8 +167,32 @@ const boundedPromise = <A>(operation: string, millis: number, evaluate: () => Pr
     })
   })
 
+// The same race as `boundedPromise`, as a plain promise.
+const timedPromise = <A>(operation: string, millis: number, evaluate: () => Promise<A>): Promise<A> =>
+  new Promise<A>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new RedisError({ operation, cause: new RedisTimeoutError(millis) })), millis)
+    let promise: Promise<A>
+    try {
+      promise = evaluate()
+    } catch (cause) {
+      clearTimeout(timer)
+      return reject(new RedisError({ operation, cause }))
+    }
+    promise.then(
+      (value) => {
+        clearTimeout(timer)
+        resolve(value)
+      },
+      (cause: unknown) => {
+        clearTimeout(timer)
+        reject(new RedisError({ operation, cause }))
+      }
+    )
+  })
+
 const makeService = (client: Redis | Cluster, timeoutMillis: number): RedisClientService => ({
   client,
+  unsafeSend: (operation, f) => timedPromise(operation, timeoutMillis, () => f(client)),
   isCluster: client instanceof Cluster,
   timeoutMillis,
   use: (operation, f) => boundedPromise(operation, timeoutMillis, () => f(client)),

@@ -11,6 +11,7 @@ import { randomBytes } from "node:crypto"
 import { Context, Effect } from "effect"
 import type { Csrf } from "./Csrf.js"
 import { CSRF_SECRET_FIELD } from "./Csrf.js"
+import * as Step from "./internal/step.js"
 import { checkFieldList, SESSION_ID_PATTERN } from "./internal/validate.js"
 import type { InvalidSessionData } from "./SessionError.js"
 import type { MaxAgeInput, SessionData, SessionStoreError, SessionStoreService, SessionValue } from "./SessionStore.js"
@@ -43,7 +44,7 @@ export interface SessionService {
   /** The Redis key of this session's hash. Assigns a (not yet written) id when there is none, as v3 did. */
   readonly getKey: Effect.Effect<string>
   /** The session, or some `fields` of it. `{}` when there is none. Never writes. */
-  readonly get: (fields?: ReadonlyArray<string>) => Effect.Effect<SessionData, SessionStoreError>
+  readonly get: (fields?: ReadonlyArray<string> | null) => Effect.Effect<SessionData, SessionStoreError>
   /** Writes `values`; creates the session (and sends the cookie) when needed. */
   readonly set: (values: Readonly<Record<string, SessionValue>>, maxAge?: MaxAgeInput | null) => Effect.Effect<void, SessionStoreError>
   /** Removes `fields`, refreshing the lifetime and the cookie. Does nothing without a session. */
@@ -85,164 +86,192 @@ export interface SessionService {
  */
 export class Session extends Context.Tag("koa-redis-session-sets/Session")<Session, SessionService>() {
   /** Builds a request's session over a store and the cookie that carries the id. */
-  static readonly make = (store: SessionStoreService, csrf: Csrf, cookie: SessionCookie, byteLength: number): SessionService =>
-    makeSession(store, csrf, cookie, byteLength)
+  static readonly make = (store: SessionStoreService, csrf: Csrf, cookie: SessionCookie): SessionService =>
+    Session.fromState(new SessionState(store, csrf, cookie))
+
+  /** The Effect view of a request's {@link SessionState} (shared with `ctx.session`). */
+  static readonly fromState = (state: SessionState): SessionService => {
+    const redis = state.store.redis
+    return {
+      id: Effect.sync(() => state.id()),
+      getKey: Effect.sync(() => state.getKey()),
+      get: (fields) => Step.suspend(redis, () => state.get(fields)),
+      set: (values, maxAge) => Step.suspend(redis, () => state.set(values, maxAge)),
+      unset: (fields, maxAge) => Step.suspend(redis, () => state.unset(fields, maxAge)),
+      touch: (maxAge) => Step.suspend(redis, () => state.touch(maxAge)),
+      delete: Step.suspend(redis, () => state.delete()),
+      regenerate: Step.suspend(redis, () => state.regenerate()),
+      createCSRFToken: (session) => Step.suspend(redis, () => state.createCSRFToken(session)),
+      verifyCSRFToken: (session, token) => Step.suspend(redis, () => state.verifyCSRFToken(session, token))
+    }
+  }
 }
 
 // Where the current id came from decides whether a write may create the session:
 // only an id minted here may be created; any other is written only while it exists.
 type Origin = "unread" | "none" | "cookie" | "minted" | "written" | "gone"
 
-const makeSession = (store: SessionStoreService, csrf: Csrf, cookie: SessionCookie, byteLength: number): SessionService => {
-  let origin: Origin = "unread"
-  let current: string | undefined
-  let cookieSent = false
+type Result<A> = Step.Step<A, SessionStoreError>
 
-  const resolve = (): void => {
-    if (origin !== "unread") return
-    const fromCookie = cookie.read()
+/**
+ * A request's session as Steps: decisions here, Redis calls left to the runner
+ * (an Effect for {@link Session}, a plain Promise for `ctx.session`).
+ *
+ * @since 4.0.0
+ * @category models
+ */
+export class SessionState {
+  private origin: Origin = "unread"
+  private current: string | undefined = undefined
+  private cookieSent = false
+
+  constructor(
+    readonly store: SessionStoreService,
+    private readonly csrf: Csrf,
+    private readonly cookie: SessionCookie
+  ) {}
+
+  id(): string | undefined {
+    this.resolve()
+    return this.current
+  }
+
+  getKey(): string {
+    this.resolve()
+    return this.store.getSessionKey(this.current ?? this.mint())
+  }
+
+  get(fields?: ReadonlyArray<string> | null): Result<SessionData> {
+    if (!this.mayExist()) {
+      const bad = fields === undefined || fields === null ? undefined : this.checkFields(fields, true)
+      return bad === undefined ? Step.done<SessionData>({}) : Step.failed(bad)
+    }
+    return Step.map(this.store.steps.get(this.current!, fields), (session) => {
+      if (session["id"] === undefined) this.markGone()
+      return session
+    })
+  }
+
+  set(values: Readonly<Record<string, SessionValue>>, maxAge?: MaxAgeInput | null): Result<void> {
+    if (!this.mayExist()) {
+      const id = this.origin === "minted" ? this.current! : this.mint()
+      return Step.map(this.store.steps.set(id, values, maxAge), () => this.written(maxAge))
+    }
+    // An id from the cookie (or one revoked while this request ran) is written only
+    // while it exists, checked inside the same atomic script: a revoke cannot be undone.
+    return Step.flatMap(this.store.steps.setExisting(this.current!, values, maxAge), (written): Result<void> => {
+      if (written) return Step.done(this.written(maxAge))
+      const fresh = this.mint()
+      return Step.map(this.store.steps.set(fresh, values, maxAge), () => this.written(maxAge))
+    })
+  }
+
+  unset(fields: ReadonlyArray<string>, maxAge?: MaxAgeInput | null): Result<void> {
+    if (this.mayExist()) return this.refresh(this.store.steps.unset(this.current!, fields, maxAge), maxAge)
+    // Without a session there is nothing to change, but bad arguments fail all the same.
+    const bad = this.checkFields(fields, false) ?? this.checkMaxAge(maxAge)
+    return bad === undefined ? Step.done(undefined) : Step.failed(bad)
+  }
+
+  touch(maxAge?: MaxAgeInput | null): Result<void> {
+    if (this.mayExist()) return this.refresh(this.store.steps.touch(this.current!, maxAge), maxAge)
+    const bad = this.checkMaxAge(maxAge)
+    return bad === undefined ? Step.done(undefined) : Step.failed(bad)
+  }
+
+  delete(): Result<void> {
+    this.resolve()
+    const hadCookie = this.origin === "cookie" || this.cookieSent
+    const forget = () => {
+      this.origin = "none"
+      this.current = undefined
+      this.cookieSent = false
+      if (hadCookie) this.cookie.clear()
+    }
+    if (!this.mayExist()) return Step.done(forget())
+    return Step.map(this.store.steps.delete(this.current!), forget)
+  }
+
+  regenerate(): Result<void> {
+    if (!this.mayExist()) {
+      if (this.origin === "minted") this.current = undefined
+      this.origin = "none"
+      return Step.done(undefined)
+    }
+    return Step.map(this.store.steps.regenerate(this.current!), (next) => {
+      if (next === undefined) return this.markGone()
+      this.current = next
+      this.written(undefined)
+    })
+  }
+
+  createCSRFToken(session?: Record<string, string> | null): Result<string> {
+    const withSecret = (secret: string): Result<string> => {
+      if (session) session[CSRF_SECRET_FIELD] = secret
+      return Step.done(this.csrf.create(secret))
+    }
+    const known = session?.[CSRF_SECRET_FIELD]
+    if (known) return withSecret(known)
+    return Step.flatMap(this.get([CSRF_SECRET_FIELD]), (stored) => {
+      const secret = stored[CSRF_SECRET_FIELD]
+      if (secret) return withSecret(secret)
+      const fresh = this.csrf.newSecret()
+      return Step.flatMap(this.set({ [CSRF_SECRET_FIELD]: fresh }), () => withSecret(fresh))
+    })
+  }
+
+  verifyCSRFToken(session: Record<string, string> | null | undefined, token: unknown): Result<boolean> {
+    if (typeof token !== "string" || token === "") return Step.done(false)
+    const known = session?.[CSRF_SECRET_FIELD]
+    if (known) return Step.done(this.csrf.verify(known, token))
+    return Step.map(this.get([CSRF_SECRET_FIELD]), (stored) => this.csrf.verify(stored[CSRF_SECRET_FIELD], token))
+  }
+
+  private resolve(): void {
+    if (this.origin !== "unread") return
+    const fromCookie = this.cookie.read()
     if (fromCookie !== undefined && SESSION_ID_PATTERN.test(fromCookie)) {
-      current = fromCookie
-      origin = "cookie"
-    } else origin = "none"
+      this.current = fromCookie
+      this.origin = "cookie"
+    } else this.origin = "none"
   }
-  const mint = (): string => {
-    current = randomBytes(byteLength).toString("base64url")
-    origin = "minted"
-    return current
+
+  /** Whether the current id may hold data in Redis. */
+  private mayExist(): boolean {
+    this.resolve()
+    return this.origin === "cookie" || this.origin === "written"
   }
+
+  private mint(): string {
+    this.current = randomBytes(this.store.byteLength).toString("base64url")
+    this.origin = "minted"
+    return this.current
+  }
+
+  private markGone(): void {
+    this.origin = "gone"
+    this.current = undefined
+  }
+
   // Called after the store accepted `maxAge`, so it is valid here.
-  const sendCookie = (maxAge: MaxAgeInput | null | undefined) => {
-    const ttl = ttlOf(maxAge, store.maxAgeMillis)
-    cookie.write(current!, typeof ttl === "number" ? ttl : store.maxAgeMillis)
-    cookieSent = true
+  private written(maxAge: MaxAgeInput | null | undefined): void {
+    this.origin = "written"
+    const ttl = ttlOf(maxAge, this.store.maxAgeMillis)
+    this.cookie.write(this.current!, typeof ttl === "number" ? ttl : this.store.maxAgeMillis)
+    this.cookieSent = true
   }
-  // Without a session there is nothing to read or change, but bad arguments fail all the same.
-  const checkFields = (fields: unknown, allowId: boolean): InvalidSessionData | undefined => {
-    const checked = checkFieldList(fields, store.limits, { allowId })
+
+  private refresh(operation: Result<boolean>, maxAge: MaxAgeInput | null | undefined): Result<void> {
+    return Step.map(operation, (exists) => (exists ? this.written(maxAge) : this.markGone()))
+  }
+
+  private checkFields(fields: unknown, allowId: boolean): InvalidSessionData | undefined {
+    const checked = checkFieldList(fields, this.store.limits, { allowId })
     return Array.isArray(checked) ? undefined : checked
   }
-  const checkMaxAge = (maxAge: MaxAgeInput | null | undefined): InvalidSessionData | undefined => {
-    const ttl = ttlOf(maxAge, store.maxAgeMillis)
+
+  private checkMaxAge(maxAge: MaxAgeInput | null | undefined): InvalidSessionData | undefined {
+    const ttl = ttlOf(maxAge, this.store.maxAgeMillis)
     return typeof ttl === "number" ? undefined : ttl
   }
-  /** Whether the current id may hold data in Redis. */
-  const mayExist = (): boolean => {
-    resolve()
-    return origin === "cookie" || origin === "written"
-  }
-  const markGone = () => {
-    origin = "gone"
-    current = undefined
-  }
-
-  const get = (fields?: ReadonlyArray<string>) =>
-    Effect.suspend(() => {
-      if (!mayExist()) {
-        const bad = fields === undefined || fields === null ? undefined : checkFields(fields, true)
-        return bad === undefined ? Effect.succeed<SessionData>({}) : Effect.fail(bad)
-      }
-      return Effect.map(store.get(current!, fields), (session) => {
-        if (session["id"] === undefined) markGone()
-        return session
-      })
-    })
-
-  const set = (values: Readonly<Record<string, SessionValue>>, maxAge?: MaxAgeInput | null) =>
-    Effect.suspend((): Effect.Effect<void, SessionStoreError> => {
-      if (!mayExist()) {
-        const id = origin === "minted" ? current! : mint()
-        return Effect.map(store.set(id, values, maxAge), () => {
-          origin = "written"
-          sendCookie(maxAge)
-        })
-      }
-      // An id from the cookie (or one revoked while this request ran) is written only
-      // while it exists, checked inside the same atomic script: a revoke cannot be undone.
-      return Effect.flatMap(store.setExisting(current!, values, maxAge), (written) => {
-        if (written) {
-          origin = "written"
-          sendCookie(maxAge)
-          return Effect.void
-        }
-        const fresh = mint()
-        return Effect.map(store.set(fresh, values, maxAge), () => {
-          origin = "written"
-          sendCookie(maxAge)
-        })
-      })
-    })
-
-  const refresh = <E>(operation: Effect.Effect<boolean, E>, maxAge: MaxAgeInput | null | undefined) =>
-    Effect.map(operation, (exists) => {
-      if (exists) sendCookie(maxAge)
-      else markGone()
-    })
-
-  const self: SessionService = {
-    id: Effect.sync(() => {
-      resolve()
-      return current
-    }),
-    getKey: Effect.sync(() => {
-      resolve()
-      return store.getSessionKey(current ?? mint())
-    }),
-    get,
-    set,
-    unset: (fields, maxAge) =>
-      Effect.suspend(() => {
-        if (mayExist()) return refresh(store.unset(current!, fields), maxAge)
-        const bad = checkFields(fields, false) ?? checkMaxAge(maxAge)
-        return bad === undefined ? Effect.void : Effect.fail(bad)
-      }),
-    touch: (maxAge) =>
-      Effect.suspend(() => {
-        if (mayExist()) return refresh(store.touch(current!, maxAge), maxAge)
-        const bad = checkMaxAge(maxAge)
-        return bad === undefined ? Effect.void : Effect.fail(bad)
-      }),
-    delete: Effect.suspend(() => {
-      const hadCookie = (resolve(), origin === "cookie") || cookieSent
-      const deleted = mayExist() ? Effect.asVoid(store.delete(current!)) : Effect.void
-      return Effect.map(deleted, () => {
-        origin = "none"
-        current = undefined
-        cookieSent = false
-        if (hadCookie) cookie.clear()
-      })
-    }),
-    regenerate: Effect.suspend(() => {
-      if (!mayExist()) {
-        if (origin === "minted") current = undefined
-        origin = "none"
-        return Effect.void
-      }
-      return Effect.map(store.regenerate(current!), (next) => {
-        if (next === undefined) return markGone()
-        current = next
-        origin = "written"
-        sendCookie(undefined)
-      })
-    }),
-    createCSRFToken: (session) =>
-      Effect.gen(function* () {
-        let secret = session?.[CSRF_SECRET_FIELD]
-        if (!secret) secret = (yield* get([CSRF_SECRET_FIELD]))[CSRF_SECRET_FIELD]
-        if (!secret) {
-          secret = yield* csrf.secret
-          yield* set({ [CSRF_SECRET_FIELD]: secret })
-        }
-        if (session) session[CSRF_SECRET_FIELD] = secret
-        return csrf.create(secret)
-      }),
-    verifyCSRFToken: (session, token) =>
-      Effect.suspend(() => {
-        if (typeof token !== "string" || token === "") return Effect.succeed(false)
-        const known = session?.[CSRF_SECRET_FIELD]
-        if (known) return Effect.succeed(csrf.verify(known, token))
-        return Effect.map(get([CSRF_SECRET_FIELD]), (stored) => csrf.verify(stored[CSRF_SECRET_FIELD], token))
-      })
-  }
-  return self
 }

@@ -27,6 +27,9 @@ import {
   encodeValues,
   ID_FIELD
 } from "./internal/validate.js"
+import type { Cluster, Redis } from "ioredis"
+import * as Step from "./internal/step.js"
+import * as LuaScript from "./LuaScript.js"
 import { RedisClient } from "./RedisClient.js"
 import type { RedisClientService } from "./RedisClient.js"
 import { InvalidSessionData, InvalidSessionId, RedisError, SessionConfigError } from "./SessionError.js"
@@ -87,6 +90,12 @@ export type SessionStoreError = RedisError | InvalidSessionId | InvalidSessionDa
  * @category models
  */
 export interface SessionStoreService {
+  /**
+   * The operations as Steps (data describing their Redis calls), which the
+   * Promise facade runs without a fiber per call. The Effect methods below
+   * interpret the same Steps.
+   */
+  readonly steps: SessionStoreSteps
   /** The Redis connection the store runs on. */
   readonly redis: RedisClientService
   /** Random bytes in a new session id. */
@@ -157,6 +166,29 @@ export interface SessionStoreService {
   readonly deleteByReference: (field: string, value: SessionValue) => Effect.Effect<number, RedisError | InvalidSessionData>
 }
 
+/**
+ * The store operations as {@link Step.Step}s: same inputs, results and errors as
+ * the Effect methods of {@link SessionStoreService}, plus `RedisError` from the runner.
+ *
+ * @since 4.0.0
+ * @category models
+ */
+export interface SessionStoreSteps {
+  readonly get: (id: string, fields?: ReadonlyArray<string> | null) => Step.Step<SessionData, InvalidSessionId | InvalidSessionData>
+  readonly set: (id: string, values: Readonly<Record<string, SessionValue>>, maxAge?: MaxAgeInput | null) => Step.Step<void, SessionStoreError>
+  readonly setExisting: (
+    id: string,
+    values: Readonly<Record<string, SessionValue>>,
+    maxAge?: MaxAgeInput | null
+  ) => Step.Step<boolean, SessionStoreError>
+  readonly unset: (id: string, fields: ReadonlyArray<string>, maxAge?: MaxAgeInput | null) => Step.Step<boolean, SessionStoreError>
+  readonly touch: (id: string, maxAge?: MaxAgeInput | null) => Step.Step<boolean, SessionStoreError>
+  readonly delete: (id: string) => Step.Step<boolean, SessionStoreError>
+  readonly regenerate: (id: string, newId?: string, maxAge?: MaxAgeInput | null) => Step.Step<string | undefined, SessionStoreError>
+  readonly listByReference: (field: string, value: SessionValue) => Step.Step<Array<string>, RedisError | InvalidSessionData>
+  readonly deleteByReference: (field: string, value: SessionValue) => Step.Step<number, RedisError | InvalidSessionData>
+}
+
 /** Ids per SSCAN page in `listByReference` / `deleteByReference`. */
 const SCAN_BATCH = 500
 const DEFAULT_MAX_AGE = 28 * 24 * 60 * 60 * 1000
@@ -207,8 +239,6 @@ export const resolveOptions = (options: SessionStoreOptions = {}): ResolvedOptio
   return { prefix: resolvePrefix(options), references: Array.from(new Set(references)), maxAgeMillis, byteLength, limits }
 }
 
-const fail = <E>(error: E) => Effect.fail(error)
-
 /** The TTL a call's `maxAge` stands for: the default when absent (v3: any falsy value), else a positive duration. */
 export const ttlOf = (maxAge: MaxAgeInput | null | undefined, defaultMillis: number): number | InvalidSessionData => {
   if (maxAge === undefined || maxAge === null || maxAge === 0 || maxAge === "") return defaultMillis
@@ -248,37 +278,32 @@ const makeWith = (redis: RedisClientService, options: ResolvedOptions): SessionS
 
   const ttlFor = (maxAge: MaxAgeInput | null | undefined) => ttlOf(maxAge, maxAgeMillis)
 
+  const checkReference = (field: string, value: SessionValue): string | InvalidSessionData => {
+    if (!isReference.has(field)) return new InvalidSessionData({ reason: "not a configured reference field", field })
+    return encodeValue(field, value, limits)
+  }
+
+  const script = (lua: LuaScript.LuaScript, keys: ReadonlyArray<string>, args: ReadonlyArray<string | number>) => (client: Redis | Cluster) =>
+    LuaScript.evaluate(client, lua, keys, args)
+
   const write = (
     operation: string,
     id: string,
     values: unknown,
     maxAge: MaxAgeInput | null | undefined,
     onlyExisting: boolean
-  ): Effect.Effect<boolean, SessionStoreError> => {
+  ): Step.Step<boolean, SessionStoreError> => {
     const badId = checkSessionId(id)
-    if (badId !== undefined) return fail(badId)
+    if (badId !== undefined) return Step.failed(badId)
     const flat = encodeValues(values, limits)
-    if (!Array.isArray(flat)) return fail(flat)
+    if (!Array.isArray(flat)) return Step.failed(flat)
     const ttl = ttlFor(maxAge)
-    if (typeof ttl !== "number") return fail(ttl)
-    return Effect.map(
-      redis.runScript(operation, setSession, [sessionKey(prefix, id), base], [
-        id,
-        ttl,
-        onlyExisting ? "1" : "0",
-        references.length,
-        ...references,
-        ...flat
-      ]),
-      (written) => written === 1
-    )
+    if (typeof ttl !== "number") return Step.failed(ttl)
+    const args = [id, ttl, onlyExisting ? "1" : "0", references.length, ...references, ...flat]
+    return Step.request(operation, script(setSession, [sessionKey(prefix, id), base], args), isOne)
   }
 
-  const checkReference = (field: string, value: SessionValue): string | InvalidSessionData => {
-    if (!isReference.has(field)) return new InvalidSessionData({ reason: "not a configured reference field", field })
-    return encodeValue(field, value, limits)
-  }
-
+  // SSCAN page by page; each page is checked (and pruned, or deleted) by one script.
   const scanReference = <A>(
     operation: string,
     field: string,
@@ -286,50 +311,43 @@ const makeWith = (redis: RedisClientService, options: ResolvedOptions): SessionS
     mode: "list" | "delete",
     initial: A,
     fold: (acc: A, reply: unknown) => A
-  ): Effect.Effect<A, RedisError | InvalidSessionData> => {
+  ): Step.Step<A, InvalidSessionData> => {
     const encoded = checkReference(field, value)
-    if (typeof encoded !== "string") return fail(encoded)
+    if (typeof encoded !== "string") return Step.failed(encoded)
     const setKey = referenceKey(prefix, field, encoded)
-    const page = (cursor: string, acc: A): Effect.Effect<A, RedisError> =>
-      Effect.flatMap(
-        redis.use(operation, (client) => client.sscan(setKey, cursor, "COUNT", SCAN_BATCH)),
-        ([next, ids]) => {
-          const processed =
+    const page = (cursor: string, acc: A): Step.Step<A, never> =>
+      Step.call(
+        operation,
+        (client) => client.sscan(setKey, cursor, "COUNT", SCAN_BATCH),
+        ([next, ids]: [string, Array<string>]) => {
+          const processed: Step.Step<A, never> =
             ids.length === 0
-              ? Effect.succeed(acc)
-              : Effect.map(
-                  redis.runScript(operation, referenceBatch, [setKey, base], [field, encoded, mode, references.length, ...references, ...ids]),
+              ? Step.done(acc)
+              : Step.request(
+                  operation,
+                  script(referenceBatch, [setKey, base], [field, encoded, mode, references.length, ...references, ...ids]),
                   (reply) => fold(acc, reply)
                 )
-          return next === "0" ? processed : Effect.flatMap(processed, (acc2) => page(next, acc2))
+          return next === "0" ? processed : Step.flatMap(processed, (folded) => page(next, folded))
         }
       )
     return page("0", initial)
   }
 
-  const service: SessionStoreService = {
-    redis,
-    byteLength,
-    prefix,
-    references,
-    maxAgeMillis,
-    limits,
-    createSessionId: Effect.sync(() => randomBytes(byteLength).toString("base64url")),
-    getSessionKey: (id) => sessionKey(prefix, id),
-    getReferenceKey: (field, value) => referenceKey(prefix, field, String(value)),
-
+  const steps: SessionStoreSteps = {
     get: (id, fields) => {
       const badId = checkSessionId(id)
-      if (badId !== undefined) return fail(badId)
+      if (badId !== undefined) return Step.failed(badId)
       const key = sessionKey(prefix, id)
       if (fields === undefined || fields === null) {
-        return redis.use("SessionStore.get", (client) => client.hgetall(key))
+        return Step.request("SessionStore.get", (client) => client.hgetall(key), identity)
       }
       const list = checkFieldList(fields, limits, { allowId: true })
-      if (!Array.isArray(list)) return fail(list)
+      if (!Array.isArray(list)) return Step.failed(list)
       if (!list.includes(ID_FIELD)) list.push(ID_FIELD)
-      return Effect.map(
-        redis.use("SessionStore.get", (client) => client.hmget(key, ...list)),
+      return Step.request(
+        "SessionStore.get",
+        (client) => client.hmget(key, ...list),
         (values) => {
           const session: SessionData = {}
           // No `id` means no session: answer {} as HGETALL does.
@@ -343,90 +361,110 @@ const makeWith = (redis: RedisClientService, options: ResolvedOptions): SessionS
       )
     },
 
-    set: (id, values, maxAge) => Effect.asVoid(write("SessionStore.set", id, values, maxAge, false)),
+    set: (id, values, maxAge) => Step.map(write("SessionStore.set", id, values, maxAge, false), () => undefined),
 
     setExisting: (id, values, maxAge) => write("SessionStore.setExisting", id, values, maxAge, true),
 
     unset: (id, fields, maxAge) => {
       const badId = checkSessionId(id)
-      if (badId !== undefined) return fail(badId)
+      if (badId !== undefined) return Step.failed(badId)
       const list = checkFieldList(fields, limits, { allowId: false })
-      if (!Array.isArray(list)) return fail(list)
+      if (!Array.isArray(list)) return Step.failed(list)
       const ttl = ttlFor(maxAge)
-      if (typeof ttl !== "number") return fail(ttl)
-      return Effect.map(
-        redis.runScript("SessionStore.unset", unsetFields, [sessionKey(prefix, id), base], [
-          id,
-          ttl,
-          references.length,
-          ...references,
-          ...list
-        ]),
-        (exists) => exists === 1
-      )
+      if (typeof ttl !== "number") return Step.failed(ttl)
+      const args = [id, ttl, references.length, ...references, ...list]
+      return Step.request("SessionStore.unset", script(unsetFields, [sessionKey(prefix, id), base], args), isOne)
     },
 
     touch: (id, maxAge) => {
       const badId = checkSessionId(id)
-      if (badId !== undefined) return fail(badId)
+      if (badId !== undefined) return Step.failed(badId)
       const ttl = ttlFor(maxAge)
-      if (typeof ttl !== "number") return fail(ttl)
-      return Effect.map(
-        redis.runScript("SessionStore.touch", touchSession, [sessionKey(prefix, id), base], [id, ttl, references.length, ...references]),
-        (touched) => touched === 1
-      )
+      if (typeof ttl !== "number") return Step.failed(ttl)
+      const args = [id, ttl, references.length, ...references]
+      return Step.request("SessionStore.touch", script(touchSession, [sessionKey(prefix, id), base], args), isOne)
     },
 
     delete: (id) => {
       const badId = checkSessionId(id)
-      if (badId !== undefined) return fail(badId)
-      return Effect.map(
-        redis.runScript("SessionStore.delete", deleteSession, [sessionKey(prefix, id), base], [id, references.length, ...references]),
-        (deleted) => deleted === 1
-      )
+      if (badId !== undefined) return Step.failed(badId)
+      const args = [id, references.length, ...references]
+      return Step.request("SessionStore.delete", script(deleteSession, [sessionKey(prefix, id), base], args), isOne)
     },
 
     regenerate: (id, newId, maxAge) => {
       const badId = checkSessionId(id) ?? (newId === undefined ? undefined : checkSessionId(newId))
-      if (badId !== undefined) return fail(badId)
+      if (badId !== undefined) return Step.failed(badId)
       const ttl = ttlFor(maxAge)
-      if (typeof ttl !== "number") return fail(ttl)
+      if (typeof ttl !== "number") return Step.failed(ttl)
       const target = newId ?? randomBytes(byteLength).toString("base64url")
-      if (target === id) return fail(new InvalidSessionId({ reason: "the new id must differ from the old one" }))
-      return Effect.flatMap(
-        redis.runScript("SessionStore.regenerate", regenerateSession, [sessionKey(prefix, id), sessionKey(prefix, target), base], [
-          id,
-          target,
-          ttl,
-          references.length,
-          ...references
-        ]),
-        (reply) => {
-          if (reply === 1) return Effect.succeed<string | undefined>(target)
-          if (reply === 0) return Effect.succeed(undefined)
-          return fail(new InvalidSessionId({ reason: "the new id is already in use" }))
-        }
-      )
+      if (target === id) return Step.failed(new InvalidSessionId({ reason: "the new id must differ from the old one" }))
+      const keys = [sessionKey(prefix, id), sessionKey(prefix, target), base]
+      const args = [id, target, ttl, references.length, ...references]
+      return Step.call("SessionStore.regenerate", script(regenerateSession, keys, args), (reply) => {
+        if (reply === 1) return Step.done<string | undefined>(target)
+        if (reply === 0) return Step.done(undefined)
+        return Step.failed(new InvalidSessionId({ reason: "the new id is already in use" }))
+      })
     },
 
-    listByReference: (field, value) => {
-      const seen = new Set<string>()
-      return Effect.map(
-        scanReference("SessionStore.listByReference", field, value, "list", seen, (acc, reply) => {
-          for (const id of reply as Array<string>) acc.add(id)
-          return acc
+    listByReference: (field, value) =>
+      Step.map(
+        scanReference("SessionStore.listByReference", field, value, "list", new Set<string>(), (seen, reply) => {
+          for (const id of reply as Array<string>) seen.add(id)
+          return seen
         }),
         (ids) => Array.from(ids)
-      )
-    },
+      ),
 
     deleteByReference: (field, value) =>
       scanReference("SessionStore.deleteByReference", field, value, "delete", 0, (count, reply) => count + (reply as number))
   }
+
+  const service: SessionStoreService = {
+    redis,
+    byteLength,
+    prefix,
+    references,
+    maxAgeMillis,
+    limits,
+    steps,
+    createSessionId: Effect.sync(() => randomBytes(byteLength).toString("base64url")),
+    getSessionKey: (id) => sessionKey(prefix, id),
+    getReferenceKey: (field, value) => referenceKey(prefix, field, String(value)),
+    get: (id, fields) => Step.suspend(redis, () => steps.get(id, fields)),
+    set: (id, values, maxAge) => Step.suspend(redis, () => steps.set(id, values, maxAge)),
+    setExisting: (id, values, maxAge) => Step.suspend(redis, () => steps.setExisting(id, values, maxAge)),
+    unset: (id, fields, maxAge) => Step.suspend(redis, () => steps.unset(id, fields, maxAge)),
+    touch: (id, maxAge) => Step.suspend(redis, () => steps.touch(id, maxAge)),
+    delete: (id) => Step.suspend(redis, () => steps.delete(id)),
+    regenerate: (id, newId, maxAge) => Step.suspend(redis, () => steps.regenerate(id, newId, maxAge)),
+    listByReference: (field, value) => Step.suspend(redis, () => steps.listByReference(field, value)),
+    deleteByReference: (field, value) => Step.suspend(redis, () => steps.deleteByReference(field, value))
+  }
+  if (!redis.isCluster) return service
+
   // On a cluster a session's hash and its reference sets are in different slots: the
   // operations touching both run as a protocol of single-slot steps (docs/cluster.md).
-  return redis.isCluster ? makeClusterStore(service, { ttlFor, checkReference }) : service
+  const cluster = makeClusterStore(service, { ttlFor, checkReference })
+  return {
+    ...cluster,
+    steps: {
+      get: steps.get,
+      set: (id, values, maxAge) => Step.fromEffect("SessionStore.set", cluster.set(id, values, maxAge)),
+      setExisting: (id, values, maxAge) => Step.fromEffect("SessionStore.setExisting", cluster.setExisting(id, values, maxAge)),
+      unset: (id, fields, maxAge) => Step.fromEffect("SessionStore.unset", cluster.unset(id, fields, maxAge)),
+      touch: (id, maxAge) => Step.fromEffect("SessionStore.touch", cluster.touch(id, maxAge)),
+      delete: (id) => Step.fromEffect("SessionStore.delete", cluster.delete(id)),
+      regenerate: (id, newId, maxAge) => Step.fromEffect("SessionStore.regenerate", cluster.regenerate(id, newId, maxAge)),
+      listByReference: (field, value) => Step.fromEffect("SessionStore.listByReference", cluster.listByReference(field, value)),
+      deleteByReference: (field, value) => Step.fromEffect("SessionStore.deleteByReference", cluster.deleteByReference(field, value))
+    }
+  }
 }
+
+const isOne = (reply: unknown): boolean => reply === 1
+const identity = <A>(a: A): A => a
 
 /**
  * The session store, over the `RedisClient` in context.

@@ -1,0 +1,101 @@
+// A store or session operation as data: finished, failed, or waiting on one Redis
+// call and what to do with its reply. Operations are written once as Steps; the
+// Effect API interprets them with fibers (`toEffect`), and the Promise facade runs
+// them directly (`runPromise`), because a fiber per call costs more CPU than the
+// Redis command it waits on.
+import { Cause, Effect, Exit } from "effect"
+import type { Cluster, Redis } from "ioredis"
+import type { RedisClientService } from "../RedisClient.js"
+import type { RedisError } from "../SessionError.js"
+
+export type Step<A, E> = Done<A> | Failed<E> | Call<A, E>
+
+export interface Done<A> {
+  readonly _tag: "Done"
+  readonly value: A
+}
+
+export interface Failed<E> {
+  readonly _tag: "Failed"
+  readonly error: E
+}
+
+export interface Call<A, E> {
+  readonly _tag: "Call"
+  readonly operation: string
+  /** One round trip (or a script); a rejection becomes `RedisError`. */
+  readonly send: (client: Redis | Cluster) => Promise<unknown>
+  readonly next: (reply: unknown) => Step<A, E>
+  /** An Effect standing in for `send` (cluster protocols): its Exit is the reply. */
+  readonly effect?: Effect.Effect<unknown> | undefined
+}
+
+export const done = <A>(value: A): Step<A, never> => ({ _tag: "Done", value })
+
+export const failed = <E>(error: E): Step<never, E> => ({ _tag: "Failed", error })
+
+export const call = <R, A, E>(operation: string, send: (client: Redis | Cluster) => Promise<R>, next: (reply: R) => Step<A, E>): Step<A, E> => ({
+  _tag: "Call",
+  operation,
+  send,
+  next: next as (reply: unknown) => Step<A, E>
+})
+
+/** `Redis call → value`, the most common shape. */
+export const request = <R, A>(operation: string, send: (client: Redis | Cluster) => Promise<R>, decode: (reply: R) => A): Step<A, never> =>
+  call(operation, send, (reply: R) => done(decode(reply)))
+
+export const flatMap = <A, E, B, E2>(step: Step<A, E>, f: (a: A) => Step<B, E2>): Step<B, E | E2> => {
+  switch (step._tag) {
+    case "Done":
+      return f(step.value)
+    case "Failed":
+      return step
+    case "Call":
+      return { ...step, next: (reply) => flatMap(step.next(reply), f) }
+  }
+}
+
+export const map = <A, E, B>(step: Step<A, E>, f: (a: A) => B): Step<B, E> => flatMap(step, (a) => done(f(a)))
+
+/** A Step whose one call is a whole Effect (used where an operation is a multi-command protocol). */
+export const fromEffect = <A, E>(operation: string, effect: Effect.Effect<A, E>): Step<A, E> => ({
+  _tag: "Call",
+  operation,
+  send: () => Effect.runPromiseExit(effect),
+  next: (exit) => {
+    const result = exit as Exit.Exit<A, E>
+    return Exit.isSuccess(result) ? done(result.value) : failed(Cause.squash(result.cause) as E)
+  },
+  effect: Effect.exit(effect)
+})
+
+/** Runs a Step as a Promise: no fiber; rejects with the typed error itself. */
+export const runPromise = <A, E>(redis: RedisClientService, step: Step<A, E>): Promise<A> => {
+  switch (step._tag) {
+    case "Done":
+      return Promise.resolve(step.value)
+    case "Failed":
+      return Promise.reject(step.error)
+    case "Call":
+      return (step.effect === undefined ? redis.unsafeSend(step.operation, step.send) : step.send(redis.client)).then((reply) =>
+        runPromise(redis, step.next(reply))
+      )
+  }
+}
+
+/** Interprets a Step as an Effect, each call bounded by the client's timeout. */
+export const toEffect = <A, E>(redis: RedisClientService, step: Step<A, E>): Effect.Effect<A, E | RedisError> => {
+  switch (step._tag) {
+    case "Done":
+      return Effect.succeed(step.value)
+    case "Failed":
+      return Effect.fail(step.error)
+    case "Call":
+      return Effect.flatMap(step.effect ?? redis.use(step.operation, step.send), (reply) => toEffect(redis, step.next(reply)))
+  }
+}
+
+/** `Effect.suspend(() => toEffect(redis, thunk()))`: the Step is built (and inputs checked) when the Effect runs. */
+export const suspend = <A, E>(redis: RedisClientService, thunk: () => Step<A, E>): Effect.Effect<A, E | RedisError> =>
+  Effect.suspend(() => toEffect(redis, thunk()))
