@@ -22,7 +22,7 @@ export type {
   SessionMiddleware
 } from "./Koa.js"
 export { RedisClient, RedisTimeoutError } from "./RedisClient.js"
-export type { RedisClientConfig, RedisClientOptions, RedisClientService } from "./RedisClient.js"
+export type { RedisClientConfig, RedisClientOptions, RedisClientService, RedisClusterConfig } from "./RedisClient.js"
 export { Session } from "./Session.js"
 export type { SessionCookie, SessionService } from "./Session.js"
 export { InvalidSessionData, InvalidSessionId, RedisError, SessionConfigError } from "./SessionError.js"
