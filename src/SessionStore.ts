@@ -445,7 +445,7 @@ const makeWith = (redis: RedisClientService, options: ResolvedOptions): SessionS
   if (!redis.isCluster) return service
 
   // On a cluster a session's hash and its reference sets are in different slots: the
-  // operations touching both run as a protocol of single-slot steps (docs/cluster.md).
+  // operations touching both run as a protocol of single-slot steps (README, "Redis Cluster").
   const cluster = makeClusterStore(service, { ttlFor, checkReference })
   return {
     ...cluster,

@@ -47,7 +47,7 @@ describe("soak", () => {
     }
   }, 60_000)
 
-  // docs/cluster.md, "Checking it: the convergence step": with nothing in flight, listByReference
+  // README, "Redis Cluster", "Checking it: the convergence step": with nothing in flight, listByReference
   // of every reference set makes the sets exact; the checker runs after that step (runSoak does it
   // by default on a cluster) and compares expiries as absolute times (PEXPIRETIME).
   it("a 3-master Redis Cluster: zero violations after convergence, zero errors", async () => {

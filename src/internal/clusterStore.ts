@@ -4,7 +4,7 @@
 // `${prefix}:${field}:${value}` live in different hash slots, so no script may
 // touch them together. Each write is therefore a short protocol of single-slot
 // steps, ordered so that a live session is never missing from the set of a value
-// it holds, even when the protocol stops half-way (see docs/cluster.md):
+// it holds, even when the protocol stops half-way (see the README, "Redis Cluster"):
 //
 //   1. read     the referenced fields (which sets the session is in now)
 //   2. pre-add  SADD the id to the set of every value the session will hold,
