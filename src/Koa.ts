@@ -8,7 +8,7 @@
  * @since 4.0.0
  */
 import type { IncomingMessage, ServerResponse } from "node:http"
-import { Cause, Context, Effect, Exit, Layer, ManagedRuntime } from "effect"
+import { Cause, Context, Effect, Exit, FiberId, Layer, ManagedRuntime } from "effect"
 import type { Duration } from "effect"
 import { Cluster, Redis } from "ioredis"
 import type { RedisOptions } from "ioredis"
@@ -223,11 +223,21 @@ export function koaRedisSessionSets(app: KoaAppLike, options: KoaRedisSessionSet
   const context = Context.make(RedisClient, redis).pipe(Context.add(SessionStore, store))
   const runtime = ManagedRuntime.make(Layer.succeedContext(context))
 
-  // runPromiseExit + squash: the caller gets the typed error itself, not a FiberFailure.
-  const runEffect = <A, E>(effect: Effect.Effect<A, E, SessionStore | RedisClient>, signal?: AbortSignal): Promise<A> =>
-    runtime.runPromiseExit(effect, signal ? { signal } : undefined).then((exit) => {
-      if (Exit.isSuccess(exit)) return exit.value
-      throw Cause.squash(exit.cause)
+  // One fiber per call, interrupted if the client goes away before the response is
+  // finished. Rejects with the typed error itself (squashed), never a FiberFailure.
+  const runEffect = <A, E>(ctx: KoaContextLike, effect: Effect.Effect<A, E, SessionStore | RedisClient>): Promise<A> =>
+    new Promise<A>((resolve, reject) => {
+      const fiber = runtime.runFork(effect)
+      const res = ctx.res
+      const onClose = () => {
+        if (!res.writableFinished) fiber.unsafeInterruptAsFork(FiberId.none)
+      }
+      res?.once("close", onClose)
+      fiber.addObserver((exit) => {
+        res?.off("close", onClose)
+        if (Exit.isSuccess(exit)) resolve(exit.value)
+        else reject(Cause.squash(exit.cause))
+      })
     })
   // The hot path: the same operations, run as Promises without a fiber.
   const run = <A, E>(step: Step.Step<A, E>): Promise<A> => Step.runPromise(redis, step)
@@ -270,7 +280,7 @@ export function koaRedisSessionSets(app: KoaAppLike, options: KoaRedisSessionSet
     createSession,
     getReferenceKey: (field: string, value: SessionValue) => store.getReferenceKey(field, value),
     run: <A, E>(ctx: KoaContextLike, effect: Effect.Effect<A, E, RequestServices>): Promise<A> =>
-      runEffect(Effect.provideService(effect, Session, sessionOf(ctx)), abortSignalOf(ctx)),
+      runEffect(ctx, Effect.provideService(effect, Session, sessionOf(ctx))),
     runtime,
     close: async () => {
       await runtime.dispose()
@@ -321,19 +331,6 @@ const createOwnedClient = (redis: KoaRedisSessionSetsOptions["redis"]): Redis =>
   // ioredis prints "Unhandled error event" without a listener; requests see RedisError instead.
   client.on("error", () => {})
   return client
-}
-
-// Aborts when the client goes away before the response is finished.
-const abortSignalOf = (ctx: KoaContextLike): AbortSignal | undefined => {
-  const { req, res } = ctx
-  if (req === undefined || res === undefined) return undefined
-  const controller = new AbortController()
-  const onClose = () => {
-    if (!res.writableFinished) controller.abort()
-  }
-  req.once("close", onClose)
-  res.once("finish", () => req.off("close", onClose))
-  return controller.signal
 }
 
 type Runner = <A, E>(step: Step.Step<A, E>) => Promise<A>
