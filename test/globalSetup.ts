@@ -14,6 +14,19 @@ declare module "vitest" {
 let server: RunningRedis | undefined
 let cluster: RunningCluster | undefined
 
+// When vitest is killed by a signal the "exit" hooks below never run: stop our servers
+// (only ours, by PID), then die of the same signal.
+const ourPids = (): Array<number> =>
+  [server?.process, ...(cluster?.servers.map((s) => s.process) ?? [])].flatMap((child) =>
+    child?.pid !== undefined && child.exitCode === null ? [child.pid] : []
+  )
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+  process.once(signal, () => {
+    for (const pid of ourPids()) process.kill(pid, "SIGKILL")
+    process.kill(process.pid, signal)
+  })
+}
+
 export async function setup(project: TestProject) {
   // The cluster starts alongside the single server (it takes ~2.5 s, mostly `--cluster create`).
   const clusterReady = setupCluster(project)
