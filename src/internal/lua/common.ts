@@ -3,11 +3,11 @@
 // the hash, atomically. Values and ids never reach Lua code as code: they are ARGV.
 export const commonLua = `
 local function addReference(key, id, ttl)
-  local existed = redis.call('EXISTS', key)
-  redis.call('SADD', key, id)
   local current = redis.call('PTTL', key)
-  -- A set created here has no TTL yet. A set v3 left without one already outlives every member: keep it.
-  if existed == 0 or (current >= 0 and current < ttl) then
+  redis.call('SADD', key, id)
+  -- -2: SADD just created the set, without a TTL. -1: a set v3 left without one
+  -- already outlives every member: keep it so.
+  if current == -2 or (current >= 0 and current < ttl) then
     redis.call('PEXPIRE', key, ttl)
   end
 end
@@ -39,8 +39,8 @@ local function readList(from, count)
 end
 
 -- HSET/HDEL with at most 200 arguments per call: Lua's unpack has a stack limit.
-local function inBatches(command, hash, from)
-  local batch = {}
+local function inBatches(command, hash, from, initial)
+  local batch = initial or {}
   for i = from, #ARGV do
     batch[#batch + 1] = ARGV[i]
     if #batch >= 200 then

@@ -26,8 +26,7 @@ for i = first, #ARGV, 2 do
     if old and old ~= value then redis.call('SREM', base .. field .. ':' .. old, id) end
   end
 end
-redis.call('HSET', hash, 'id', id)
-inBatches('HSET', hash, first)
+inBatches('HSET', hash, first, {'id', id})
 redis.call('PEXPIRE', hash, ttl)
 refreshReferences(base, hash, id, refs, ttl)
 return 1
