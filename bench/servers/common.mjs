@@ -1,0 +1,60 @@
+// Shared by every benchmark server. A server is forked by bench/run.mjs with IPC,
+// listens on an ephemeral 127.0.0.1 port, reports { type: "ready", port } and
+// exits cleanly on { type: "stop" } or SIGTERM (so `--cpu-prof` can write its profile).
+//
+// Routes, the same on every stack:
+//   GET /login  creates a session with SESSION_FIELDS (a fresh user_id) and sends its cookie
+//   GET /read   READ flow: reads the whole session and responds with it as JSON
+//   GET /write  WRITE flow: sets user_id (a referenced field) to a new value, responds "ok"
+import { createServer } from "node:http"
+
+export const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379"
+export const PREFIX = process.env.BENCH_PREFIX ?? "bench"
+export const SIGNED = process.env.BENCH_SIGNED === "1"
+export const KEYS = ["bench key, do not use in production"]
+export const MAX_AGE = 28 * 24 * 60 * 60 * 1000
+
+export { importLibrary } from "../lib/library.mjs"
+
+// The fields of a logged-in session (besides `id` and user_id).
+export const PROFILE = { name: "Ada Lovelace", email: "ada@example.com", role: "admin", locale: "en-GB" }
+
+let loginCounter = 0
+/** A fresh user id for each /login. */
+export const nextLoginUser = () => 1000 + ++loginCounter
+
+let writeCounter = 0
+/** A new user_id for each WRITE request: never the value a session already holds. */
+export const nextWriteUser = () => 1_000_000 + ++writeCounter
+
+/** Serves `handler` (a `(req, res)` listener) and wires the IPC protocol. `cleanup` runs before exit. */
+export const serve = (handler, cleanup = async () => {}) => {
+  const server = createServer(handler)
+  // The load generator keeps its connections open; no per-request timeouts get in the way.
+  server.keepAliveTimeout = 60_000
+  server.listen(0, "127.0.0.1", () => {
+    const { port } = server.address()
+    if (process.send) process.send({ type: "ready", port })
+    else console.log(`listening on http://127.0.0.1:${port}`)
+  })
+  let stopping = false
+  const stop = async () => {
+    if (stopping) return
+    stopping = true
+    server.closeAllConnections?.()
+    server.close()
+    try {
+      await Promise.race([cleanup(), new Promise((r) => setTimeout(r, 2_000))])
+    } finally {
+      process.exit(0)
+    }
+  }
+  process.on("message", (message) => {
+    if (message?.type === "stop") void stop()
+    // CPU accounting: the runner samples this process's CPU time around the measured window.
+    else if (message?.type === "cpu") process.send({ type: "cpu", usage: process.cpuUsage() })
+  })
+  process.on("SIGTERM", () => void stop())
+  process.on("SIGINT", () => void stop())
+  process.on("disconnect", () => void stop())
+}

@@ -1,0 +1,94 @@
+// (b) Raw ioredis in a Koa handler: the ceiling. Same key layout as the library
+// (hash `${prefix}:${id}`, set `${prefix}:user_id:${value}`), same cookie handling
+// as the library with `signed: false` (ctx.cookies, httpOnly, sameSite lax).
+//
+// READ:  one HGETALL of the session hash named by the cookie.
+// WRITE: one round trip doing the library's work for this write, without its generality:
+//   RAW_WRITE=evalsha (default, the `ioredis-raw` stack): EVALSHA of a minimal script
+//     (loaded at startup) that reads the old user_id, SREMs the id from the old value's
+//     set, HSETs user_id, PEXPIREs the hash, SADDs the id to the new value's set and
+//     PEXPIREs it. Atomic, like the library's script.
+//   RAW_WRITE=multi (the `ioredis-raw-multi` stack): MULTI / SREM old-set id / HSET hash
+//     user_id new / PEXPIRE hash / SADD new-set id / PEXPIRE new-set / EXEC, in one write.
+//     The old value comes from an in-process Map (id -> user_id) filled at /login and kept
+//     up to date, so no read is needed; only possible in a one-process benchmark.
+//     Measured because it is the obvious way to write it, and it turns out slower than one
+//     EVALSHA (seven commands through ioredis instead of one).
+// The refreshed cookie is sent on every write, as the library does.
+import { randomBytes } from "node:crypto"
+import { Redis } from "ioredis"
+import Koa from "koa"
+import { MAX_AGE, nextLoginUser, nextWriteUser, PREFIX, PROFILE, REDIS_URL, serve } from "./common.mjs"
+
+const client = new Redis(REDIS_URL)
+client.on("error", () => {})
+const app = new Koa()
+const COOKIE = "session-id"
+const cookieOptions = { signed: false, httpOnly: true, sameSite: "lax", overwrite: true, path: "/", maxAge: MAX_AGE }
+const readOptions = { signed: false }
+const hashKey = (id) => `${PREFIX}:${id}`
+const refKey = (value) => `${PREFIX}:user_id:${value}`
+const current = new Map()
+const MODE = process.env.RAW_WRITE === "multi" ? "multi" : "evalsha"
+const WRITE_SCRIPT = `
+local old = redis.call('HGET', KEYS[1], 'user_id')
+if old and old ~= ARGV[2] then redis.call('SREM', KEYS[2] .. 'user_id:' .. old, ARGV[1]) end
+redis.call('HSET', KEYS[1], 'user_id', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+local set = KEYS[2] .. 'user_id:' .. ARGV[2]
+redis.call('SADD', set, ARGV[1])
+redis.call('PEXPIRE', set, ARGV[3])
+return 1
+`
+const writeSha = await client.script("LOAD", WRITE_SCRIPT)
+const BASE = `${PREFIX}:`
+
+app.use(async (ctx) => {
+  switch (ctx.path) {
+    case "/read": {
+      const id = ctx.cookies.get(COOKIE, readOptions)
+      ctx.body = id === undefined ? {} : await client.hgetall(hashKey(id))
+      return
+    }
+    case "/write": {
+      const id = ctx.cookies.get(COOKIE, readOptions)
+      if (id === undefined) ctx.throw(400, "no session")
+      const value = String(nextWriteUser())
+      if (MODE === "evalsha") {
+        await client.evalsha(writeSha, 2, hashKey(id), BASE, id, value, MAX_AGE)
+      } else {
+        const old = current.get(id)
+        if (old === undefined) ctx.throw(400, "no session")
+        await client
+          .multi()
+          .srem(refKey(old), id)
+          .hset(hashKey(id), "user_id", value)
+          .pexpire(hashKey(id), MAX_AGE)
+          .sadd(refKey(value), id)
+          .pexpire(refKey(value), MAX_AGE)
+          .exec()
+        current.set(id, value)
+      }
+      ctx.cookies.set(COOKIE, id, cookieOptions)
+      ctx.body = "ok"
+      return
+    }
+    case "/login": {
+      const id = randomBytes(18).toString("base64url")
+      const userId = String(nextLoginUser())
+      await client
+        .multi()
+        .hset(hashKey(id), { id, user_id: userId, ...PROFILE })
+        .pexpire(hashKey(id), MAX_AGE)
+        .sadd(refKey(userId), id)
+        .pexpire(refKey(userId), MAX_AGE)
+        .exec()
+      current.set(id, userId)
+      ctx.cookies.set(COOKIE, id, cookieOptions)
+      ctx.body = "ok"
+      return
+    }
+  }
+})
+
+serve(app.callback(), () => client.quit())
