@@ -286,6 +286,16 @@ const makeWith = (redis: RedisClientService, options: ResolvedOptions): SessionS
   const script = (lua: LuaScript.LuaScript, keys: ReadonlyArray<string>, args: ReadonlyArray<string | number>) => (client: Redis | Cluster) =>
     LuaScript.evaluate(client, lua, keys, args)
 
+  // The inputs of set/setExisting, checked before anything is sent.
+  const checkWrite = (id: string, values: unknown, maxAge: MaxAgeInput | null | undefined): CheckedWrite | SessionStoreError => {
+    const badId = checkSessionId(id)
+    if (badId !== undefined) return badId
+    const pairs = encodeValues(values, limits)
+    if (!Array.isArray(pairs)) return pairs
+    const ttl = ttlFor(maxAge)
+    return typeof ttl === "number" ? { pairs, ttl } : ttl
+  }
+
   const write = (
     operation: string,
     id: string,
@@ -293,13 +303,9 @@ const makeWith = (redis: RedisClientService, options: ResolvedOptions): SessionS
     maxAge: MaxAgeInput | null | undefined,
     onlyExisting: boolean
   ): Step.Step<boolean, SessionStoreError> => {
-    const badId = checkSessionId(id)
-    if (badId !== undefined) return Step.failed(badId)
-    const flat = encodeValues(values, limits)
-    if (!Array.isArray(flat)) return Step.failed(flat)
-    const ttl = ttlFor(maxAge)
-    if (typeof ttl !== "number") return Step.failed(ttl)
-    const args = [id, ttl, onlyExisting ? "1" : "0", references.length, ...references, ...flat]
+    const checked = checkWrite(id, values, maxAge)
+    if (!("pairs" in checked)) return Step.failed(checked)
+    const args = [id, checked.ttl, onlyExisting ? "1" : "0", references.length, ...references, ...checked.pairs]
     return Step.request(operation, script(setSession, [sessionKey(prefix, id), base], args), isOne)
   }
 
@@ -446,7 +452,7 @@ const makeWith = (redis: RedisClientService, options: ResolvedOptions): SessionS
 
   // On a cluster a session's hash and its reference sets are in different slots: the
   // operations touching both run as a protocol of single-slot steps (README, "Redis Cluster").
-  const cluster = makeClusterStore(service, { ttlFor, checkReference })
+  const cluster = makeClusterStore(service, { ttlFor, checkReference, checkWrite })
   return {
     ...cluster,
     steps: {
@@ -461,6 +467,12 @@ const makeWith = (redis: RedisClientService, options: ResolvedOptions): SessionS
       deleteByReference: (field, value) => Step.fromEffect("SessionStore.deleteByReference", cluster.deleteByReference(field, value))
     }
   }
+}
+
+/** Inputs of a write that passed every rule: the flat field/value list and the TTL in ms. */
+export interface CheckedWrite {
+  readonly pairs: Array<string>
+  readonly ttl: number
 }
 
 const isOne = (reply: unknown): boolean => reply === 1

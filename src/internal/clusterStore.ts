@@ -20,19 +20,20 @@
 // id's slot, sent concurrently) and prune stale members with the same reconcile.
 import { randomBytes } from "node:crypto"
 import { Effect } from "effect"
-import type { MaxAgeInput, SessionStoreError, SessionStoreService, SessionValue } from "../SessionStore.js"
+import type { CheckedWrite, MaxAgeInput, SessionStoreError, SessionStoreService, SessionValue } from "../SessionStore.js"
 import { InvalidSessionData, InvalidSessionId, RedisError } from "../SessionError.js"
 import { referenceKey, sessionKey } from "./keys.js"
 import { clusterAddReference } from "./lua/clusterAddReference.js"
 import { clusterDeleteSession } from "./lua/clusterDeleteSession.js"
 import { clusterReadState } from "./lua/clusterReadState.js"
 import { clusterWriteSession } from "./lua/clusterWriteSession.js"
-import { checkFieldList, checkSessionId, encodeValues, ID_FIELD } from "./validate.js"
+import { checkFieldList, checkSessionId, ID_FIELD } from "./validate.js"
 
 /** The parts of the standalone store's validation the cluster store reuses. */
 export interface ClusterStoreHelpers {
   readonly ttlFor: (maxAge: MaxAgeInput | null | undefined) => number | InvalidSessionData
   readonly checkReference: (field: string, value: SessionValue) => string | InvalidSessionData
+  readonly checkWrite: (id: string, values: unknown, maxAge: MaxAgeInput | null | undefined) => CheckedWrite | SessionStoreError
 }
 
 /** Raised as the `cause` of a `RedisError` when concurrent writes keep changing a session's referenced fields. */
@@ -93,7 +94,7 @@ type Write =
  */
 export const makeClusterStore = (standalone: SessionStoreService, helpers: ClusterStoreHelpers): SessionStoreService => {
   const { redis, prefix, references, byteLength, limits } = standalone
-  const { ttlFor, checkReference } = helpers
+  const { ttlFor, checkReference, checkWrite } = helpers
   const nrefs = references.length
   const referenceIndex = new Map(references.map((field, i) => [field, i] as const))
   const none: ReadonlyArray<Value> = references.map(() => null)
@@ -304,13 +305,9 @@ export const makeClusterStore = (standalone: SessionStoreService, helpers: Clust
     maxAge: MaxAgeInput | null | undefined,
     onlyExisting: boolean
   ): Effect.Effect<boolean, SessionStoreError> => {
-    const badId = checkId(id)
-    if (badId !== undefined) return Effect.fail(badId)
-    const flat = encodeValues(values, limits)
-    if (!Array.isArray(flat)) return Effect.fail(flat)
-    const ttl = ttlFor(maxAge)
-    if (typeof ttl !== "number") return Effect.fail(ttl)
-    return Effect.map(write(operation, id, { op: "set", pairs: flat }, ttl, onlyExisting), (status) => status === 1)
+    const checked = checkWrite(id, values, maxAge)
+    if (!("pairs" in checked)) return Effect.fail(checked)
+    return Effect.map(write(operation, id, { op: "set", pairs: checked.pairs }, checked.ttl, onlyExisting), (status) => status === 1)
   }
 
   return {

@@ -1,6 +1,10 @@
 // Lua shared by the cluster scripts. Each cluster script takes exactly one key, so it
 // runs on that key's slot; nothing here builds a key name.
-export const clusterCommonLua = `
+import { inBatchesLua } from "./inBatches.js"
+
+export const clusterCommonLua =
+  inBatchesLua +
+  `
 local function nowMillis()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -34,18 +38,5 @@ end
 local function append(target, list)
   for i = 1, #list do target[#target + 1] = list[i] end
   return target
-end
-
--- HSET/HDEL with at most 200 arguments per call: Lua's unpack has a stack limit.
-local function inBatches(command, hash, from)
-  local batch = {}
-  for i = from, #ARGV do
-    batch[#batch + 1] = ARGV[i]
-    if #batch >= 200 then
-      redis.call(command, hash, unpack(batch))
-      batch = {}
-    end
-  end
-  if #batch > 0 then redis.call(command, hash, unpack(batch)) end
 end
 `

@@ -1,7 +1,11 @@
 // Lua shared by the scripts. Reference-set keys are derived from KEYS[base]
 // (`${prefix}:`) because a referenced value is only known once the script has read
 // the hash, atomically. Values and ids never reach Lua code as code: they are ARGV.
-export const commonLua = `
+import { inBatchesLua } from "./inBatches.js"
+
+export const commonLua =
+  inBatchesLua +
+  `
 local function addReference(key, id, ttl)
   local current = redis.call('PTTL', key)
   redis.call('SADD', key, id)
@@ -36,18 +40,5 @@ local function readList(from, count)
     lookup[list[i]] = true
   end
   return list, lookup
-end
-
--- HSET/HDEL with at most 200 arguments per call: Lua's unpack has a stack limit.
-local function inBatches(command, hash, from, initial)
-  local batch = initial or {}
-  for i = from, #ARGV do
-    batch[#batch + 1] = ARGV[i]
-    if #batch >= 200 then
-      redis.call(command, hash, unpack(batch))
-      batch = {}
-    end
-  end
-  if #batch > 0 then redis.call(command, hash, unpack(batch)) end
 end
 `
