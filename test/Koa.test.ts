@@ -3,7 +3,7 @@ import { Effect } from "effect"
 import Koa from "koa"
 import { Redis } from "ioredis"
 import { inject } from "vitest"
-import koaRedisSessionSets, { InvalidSessionData, RedisError, Session, SessionConfigError, SessionStore } from "../src/index.js"
+import koaRedisSessionSets, { ClientClosedRequest, InvalidSessionData, RedisError, Session, SessionConfigError, SessionStore } from "../src/index.js"
 import type { KoaRedisSessionSetsOptions, SessionMiddleware } from "../src/index.js"
 import { Browser, serve, type Served } from "./koaUtils.js"
 import { uniquePrefix } from "./utils.js"
@@ -552,13 +552,19 @@ describe("factory options", () => {
           )
         )
     })
+    const koaErrors: Array<unknown> = []
+    t.app.on("error", (error: unknown) => koaErrors.push(error))
     const controller = new AbortController()
     const request = t.browser().request("/slow", { signal: controller.signal }).catch(() => undefined)
     await running
     controller.abort()
     await request
     const deadline = Date.now() + 5000
-    while (!interrupted && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+    while ((!interrupted || koaErrors.length === 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
     expect(interrupted).toBe(true)
+    // Koa's default handler logs unless `expose`: a gone client must not print a stack trace per request.
+    expect(koaErrors).toHaveLength(1)
+    expect(koaErrors[0]).toBeInstanceOf(ClientClosedRequest)
+    expect(koaErrors[0]).toMatchObject({ expose: true, status: 499 })
   })
 })
