@@ -5,7 +5,6 @@
  * @since 4.0.0
  */
 import Tokens from "csrf"
-import { Effect } from "effect"
 
 /**
  * The session field holding the CSRF secret (v3's name).
@@ -36,8 +35,6 @@ export interface Csrf {
   /** The underlying `csrf` instance (v3 exposed it as `SessionMiddleware.tokens`). */
   readonly tokens: Tokens
   /** A new random secret. */
-  readonly secret: Effect.Effect<string>
-  /** A new random secret, synchronously. */
   readonly newSecret: () => string
   /** A new token for `secret`. */
   readonly create: (secret: string) => string
@@ -56,7 +53,6 @@ export const make = (options: CsrfOptions = {}): Csrf => {
   })
   return {
     tokens,
-    secret: Effect.sync(() => tokens.secretSync()),
     newSecret: () => tokens.secretSync(),
     create: (secret) => tokens.create(secret),
     verify: (secret, token) => {
