@@ -38,7 +38,8 @@ export const call = <R, A, E>(operation: string, send: (client: Redis | Cluster)
   _tag: "Call",
   operation,
   send,
-  next: next as (reply: unknown) => Step<A, E>
+  next: next as (reply: unknown) => Step<A, E>,
+  effect: undefined
 })
 
 /** `Redis call → value`, the most common shape. */
@@ -52,7 +53,8 @@ export const flatMap = <A, E, B, E2>(step: Step<A, E>, f: (a: A) => Step<B, E2>)
     case "Failed":
       return step
     case "Call":
-      return { ...step, next: (reply) => flatMap(step.next(reply), f) }
+      // Spelled out rather than spread: every Call keeps one object shape.
+      return { _tag: "Call", operation: step.operation, send: step.send, next: (reply) => flatMap(step.next(reply), f), effect: step.effect }
   }
 }
 
@@ -78,14 +80,25 @@ export const runPromise = <A, E>(redis: RedisClientService, step: Step<A, E>): P
     case "Failed":
       return Promise.reject(step.error)
     case "Call":
-      return (step.effect === undefined ? redis.unsafeSend(step.operation, step.send) : step.send(redis.client)).then((reply) => {
-        const next = step.next(reply)
-        // Settle in this callback when nothing else is to be sent: one promise hop less per call.
-        if (next._tag === "Done") return next.value
-        if (next._tag === "Failed") throw next.error
-        return runPromise(redis, next)
-      })
+      // One promise for the whole operation, settled from the reply callbacks.
+      return new Promise<A>((resolve, reject) => drive(redis, step, resolve, reject))
   }
+}
+
+const drive = <A, E>(redis: RedisClientService, step: Call<A, E>, resolve: (a: A) => void, reject: (error: unknown) => void): void => {
+  const onReply = (reply: unknown) => {
+    let next: Step<A, E>
+    try {
+      next = step.next(reply)
+    } catch (defect) {
+      return reject(defect)
+    }
+    if (next._tag === "Done") resolve(next.value)
+    else if (next._tag === "Failed") reject(next.error)
+    else drive(redis, next, resolve, reject)
+  }
+  if (step.effect === undefined) redis.unsafeCall(step.operation, step.send, onReply, reject)
+  else step.send(redis.client).then(onReply, reject)
 }
 
 /** Interprets a Step as an Effect, each call bounded by the client's timeout. */
