@@ -55,10 +55,13 @@ const HELP = `npm run bench -- [options]
   --revoke-sizes N,M    sessions for revoke-all (default 10000,100000)
   --max-foreign F       a measurement during which other processes used more than this share
                         of the machine's CPU is repeated (default 0.1) ...
-  --retries N           ... up to N times, keeping the quietest attempt (default 2)
+  --max-slowdown X      ... and so is one during which the server's CPU ran more than X times slower
+                        than its fastest in the run, by a fixed probe timed before and after (default 1.2) ...
+  --retries N           ... up to N times, keeping the least disturbed attempt (default 2)
   --pin auto|off        auto (default): with 2+ CPUs and taskset, the server under test gets the
                         last CPU to itself; redis-server and the load generator share the rest
-  --profile             also profile the library's READ flow (node --cpu-prof), signed and unsigned
+  --profile             also profile the library's server (node --cpu-prof) in each of --flows, for the
+                        --only stacks among ioredis-raw, lib-unsigned, lib-signed, lib-effect-unsigned
   --profile-only        only the profile
   --out DIR             where results go (default bench/results)`
 
@@ -77,6 +80,7 @@ const { values: args } = parseArgs({
     "skip-store": { type: "boolean", default: false },
     "revoke-sizes": { type: "string", default: "10000,100000" },
     "max-foreign": { type: "string", default: "0.1" },
+    "max-slowdown": { type: "string", default: "1.2" },
     retries: { type: "string", default: "2" },
     pin: { type: "string", default: "auto" },
     profile: { type: "boolean", default: false },
@@ -103,11 +107,13 @@ const options = {
   flows: args.flows.split(",").map((f) => f.trim()).filter((f) => FLOWS.includes(f)),
   revokeSizes: args["revoke-sizes"].split(",").map(Number).filter((n) => n > 0),
   maxForeign: Number(args["max-foreign"]),
+  maxSlowdown: Math.max(1.01, Number(args["max-slowdown"]) || 1.2),
   retries: Math.max(0, Math.round(Number(args.retries) || 0)),
   argv: process.argv.slice(2)
 }
 const only = args.only?.split(",").map((s) => s.trim()).filter(Boolean)
-const stacks = STACKS.filter((s) => !only || s.name === "ioredis-raw" || only.some((o) => s.name === o || s.name.startsWith(`${o}-`)))
+const selected = (name) => !only || name === "ioredis-raw" || only.some((o) => name === o || name.startsWith(`${o}-`))
+const stacks = STACKS.filter((s) => selected(s.name))
 const runHttp = !args["skip-http"] && !args["profile-only"]
 const runRevoke = !args["skip-revoke"] && !args["profile-only"]
 const runStore = !args["skip-store"] && !args["profile-only"]
@@ -217,10 +223,15 @@ const startServer = (stack, redisUrl, { execArgv = [] } = {}) =>
       reject(new Error(`${stack.name}: server exited with ${code}\n${stderr}`))
     })
     const cpuWaiters = []
+    const probeWaiters = []
     child.on("message", (message) => {
       if (message?.type === "cpu") {
         const usage = message.usage
         cpuWaiters.shift()?.(usage.user + usage.system)
+        return
+      }
+      if (message?.type === "probe") {
+        probeWaiters.shift()?.(message.millis)
         return
       }
       if (message?.type !== "ready") return
@@ -235,6 +246,12 @@ const startServer = (stack, redisUrl, { execArgv = [] } = {}) =>
           new Promise((resolveCpu) => {
             cpuWaiters.push(resolveCpu)
             child.send({ type: "cpu" })
+          }),
+        /** How long the server's fixed speed probe takes right now, in ms (common.mjs). */
+        probe: () =>
+          new Promise((resolveProbe) => {
+            probeWaiters.push(resolveProbe)
+            child.send({ type: "probe" })
           }),
         stop: async () => {
           if (child.connected) child.send({ type: "stop" })
@@ -296,9 +313,14 @@ const redisCpu = async (admin) => {
   const field = (name) => Number(info.match(new RegExp(`^${name}:([\\d.]+)`, "m"))?.[1] ?? NaN)
   return (field("used_cpu_user") + field("used_cpu_sys")) * 1e6
 }
+// The fastest speed probe seen in this run: the machine at full speed.
+let fastestProbe = Infinity
 const snapshot = async (server, admin) => {
+  const probe = await server.probe()
+  fastestProbe = Math.min(fastestProbe, probe)
   const self = process.cpuUsage()
   return {
+    probe,
     t: performance.now(),
     server: await server.cpu(),
     redis: await redisCpu(admin),
@@ -339,6 +361,8 @@ const runLoad = (server, admin, loadOptions) =>
             loadMicrosPerRequest: r.loadCpuMicros / r.total,
             serverShare: serverCpu / elapsed,
             foreignShare: Math.max(0, end.stat.busy - start.stat.busy - ours) / capacity,
+            // The server CPU's speed probe before and after the window, in ms.
+            probe: { start: start.probe, end: end.probe },
             stealShare: (end.stat.steal - start.stat.steal) / capacity
           }
           resolve(r)
@@ -424,18 +448,29 @@ const measure = async (stack, flow, redis, admin) => {
   }
 }
 
-// Repeats a measurement that other processes disturbed; keeps the quietest attempt.
+// How much slower the server's CPU was than its fastest in this run, at the slower end
+// of the window (1 = full speed).
+const slowdownOf = (result) => Math.max(result.cpu.probe.start, result.cpu.probe.end) / fastestProbe
+
+// Repeats a measurement that other processes or a slowed-down host disturbed; keeps the
+// least disturbed attempt.
 const measureQuietly = async (stack, flow, redis, admin) => {
   let best
+  const disturbance = (result) => Math.max(result.cpu.foreignShare / options.maxForeign, (slowdownOf(result) - 1) / (options.maxSlowdown - 1))
   for (let attempt = 1; attempt <= options.retries + 1; attempt++) {
     const result = await measure(stack, flow, redis, admin)
     result.attempt = attempt
-    if (!best || result.cpu.foreignShare < best.cpu.foreignShare) best = result
-    if (!(result.cpu.foreignShare > options.maxForeign)) break
+    if (!best || disturbance(result) < disturbance(best)) best = result
+    if (!(disturbance(result) > 1)) break
     if (attempt <= options.retries) {
-      console.log(`    (${stack.name} ${flow}: other processes used ${(100 * result.cpu.foreignShare).toFixed(0)} % of the CPU; measuring again)`)
+      const why =
+        result.cpu.foreignShare > options.maxForeign
+          ? `other processes used ${(100 * result.cpu.foreignShare).toFixed(0)} % of the CPU`
+          : `the server's CPU ran ${slowdownOf(result).toFixed(2)}× slower than its best`
+      console.log(`    (${stack.name} ${flow}: ${why}; measuring again)`)
     }
   }
+  best.cpu.slowdown = slowdownOf(best)
   return best
 }
 
@@ -514,7 +549,7 @@ const main = async () => {
             console.log(
               `  round ${round}/${options.rounds}  ${stack.name.padEnd(22)} ${flow.padEnd(5)} ${Math.round(result.rps).toString().padStart(7)} req/s` +
                 `  p99 ${String(result.latency.p99).padStart(3)} ms  server ${result.cpu.serverMicrosPerRequest.toFixed(0).padStart(4)} µs CPU/req` +
-                `  (other load ${(100 * result.cpu.foreignShare).toFixed(0)} %)`
+                `  (other load ${(100 * result.cpu.foreignShare).toFixed(0)} %, CPU ${result.cpu.slowdown.toFixed(2)}× slower than its best)`
             )
           }
           done.forEach(({ stack, result }, i) => {
@@ -555,6 +590,8 @@ const main = async () => {
         options: { duration: options.duration, warmup: options.warmup, rounds: options.rounds, connections: options.connections },
         flows: options.flows,
         stacks: stacks.map(({ name, label }) => ({ name, label })),
+        // The speed probe at the machine's fastest in this run (ms; lower is faster).
+        fastestProbeMillis: fastestProbe,
         results
       }
       console.log("\n" + httpTable(all.http) + "\n")
@@ -583,41 +620,45 @@ const main = async () => {
     }
 
     if (runProfile) {
-      console.log("\nProfile: node --cpu-prof on the library's server, READ flow")
+      console.log(`\nProfile: node --cpu-prof on the server, ${options.flows.join(" + ")} flow(s)`)
       all.profile = []
       // ioredis-raw is profiled too, as the reference the library's costs are read against.
-      for (const name of ["ioredis-raw", "lib-unsigned", "lib-signed", "lib-effect-unsigned"]) {
-        const stack = STACKS.find((s) => s.name === name)
-        await admin.flushall()
-        const profileName = `${name}-read.cpuprofile`
-        const server = await startServer(stack, redis.url, {
-          execArgv: ["--cpu-prof", `--cpu-prof-dir=${outDir}`, `--cpu-prof-name=${profileName}`]
-        })
-        let result
-        try {
-          const cookies = await login(server.url, options.connections)
-          await sanityCheck(stack, server.url, cookies[0], admin)
-          result = await runLoad(server, admin, {
-            url: server.url,
-            path: "/read",
-            cookies,
-            connections: options.connections,
-            duration: Math.max(options.duration, 5),
-            warmup: options.warmup
+      const profiled = ["ioredis-raw", "lib-unsigned", "lib-signed", "lib-effect-unsigned"].filter((name) => name === "ioredis-raw" || selected(name))
+      const seconds = Math.max(options.duration, 5)
+      for (const flow of options.flows) {
+        for (const name of profiled) {
+          const stack = STACKS.find((s) => s.name === name)
+          await admin.flushall()
+          const profileName = `${name}-${flow}.cpuprofile`
+          const server = await startServer(stack, redis.url, {
+            execArgv: ["--cpu-prof", `--cpu-prof-dir=${outDir}`, `--cpu-prof-name=${profileName}`]
           })
-        } finally {
-          await server.stop()
+          let result
+          try {
+            const cookies = await login(server.url, options.connections)
+            await sanityCheck(stack, server.url, cookies[0], admin)
+            result = await runLoad(server, admin, {
+              url: server.url,
+              path: `/${flow}`,
+              cookies,
+              connections: options.connections,
+              duration: seconds,
+              warmup: options.warmup
+            })
+          } finally {
+            await server.stop()
+          }
+          console.log(
+            `  ${name} ${flow} under the profiler: ${Math.round(result.rps)} req/s, server ${result.cpu.serverMicrosPerRequest.toFixed(0)} µs CPU/req` +
+              ` (other load ${(100 * result.cpu.foreignShare).toFixed(0)} %)`
+          )
+          all.profile.push({ flow, ...summariseProfile(`${name}, ${flow.toUpperCase()} flow`, path.join(outDir, profileName), root, result.cpu.serverMicrosPerRequest) })
         }
-        console.log(
-          `  ${name} read under the profiler: ${Math.round(result.rps)} req/s, server ${result.cpu.serverMicrosPerRequest.toFixed(0)} µs CPU/req` +
-            ` (other load ${(100 * result.cpu.foreignShare).toFixed(0)} %)`
-        )
-        all.profile.push(summariseProfile(name, path.join(outDir, profileName), root, result.cpu.serverMicrosPerRequest))
       }
       const md = [
-        "## Profile: READ flow, server process",
+        "## Profile: server process",
         "",
-        `\`node --cpu-prof\` on the server while autocannon drives /read (${options.connections} connections, ${Math.max(options.duration, 5)} s after ${options.warmup} s warm-up), startup samples dropped. ` +
+        `\`node --cpu-prof\` on the server while autocannon drives each flow (${options.connections} connections, ${seconds} s after ${options.warmup} s warm-up), startup samples dropped. ` +
           "µs/req spreads the server's CPU time per request (measured under the profiler, so inflated) over the profile's shares.",
         "",
         ...all.profile.map((p) => p.markdown)

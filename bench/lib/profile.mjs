@@ -174,10 +174,10 @@ export const summaryMarkdown = (title, s, microsPerRequest) => {
 }
 
 /** Summary, markdown and a short console text for one profile file. */
-export const summariseProfile = (name, file, root, microsPerRequest) => {
+/** `title` names the stack and flow, e.g. "lib-unsigned, READ flow". */
+export const summariseProfile = (title, file, root, microsPerRequest) => {
   const summary = summarise(file, root)
   summary.microsPerRequest = microsPerRequest
-  const title = `${name}, READ flow`
   const text = [
     `${title}: top self time (% of busy ${(summary.busyMs / 1000).toFixed(1)} s)`,
     ...summary.byCategory
@@ -188,5 +188,5 @@ export const summariseProfile = (name, file, root, microsPerRequest) => {
     "  -- library (src/) by inclusive time",
     ...summary.library.slice(0, 10).map((r) => `  ${f1(r.inclusivePct).padStart(5)} %  ${r.name}  ${r.location}`)
   ].join("\n")
-  return { name, summary, markdown: summaryMarkdown(title, summary, microsPerRequest), text }
+  return { name: title, summary, markdown: summaryMarkdown(title, summary, microsPerRequest), text }
 }
