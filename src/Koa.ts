@@ -17,7 +17,7 @@ import * as Csrf from "./Csrf.js"
 import { quit, RedisClient } from "./RedisClient.js"
 import type { RedisClientService } from "./RedisClient.js"
 import * as Step from "./internal/step.js"
-import { SignatureVerifier } from "./internal/signature.js"
+import { CookieSignatures } from "./internal/signature.js"
 import { Session, SessionState } from "./Session.js"
 import type { SessionCookie, SessionService } from "./Session.js"
 import { SessionConfigError } from "./SessionError.js"
@@ -218,15 +218,7 @@ export function koaRedisSessionSets(app: KoaAppLike, options: KoaRedisSessionSet
   const client = options.client ?? createOwnedClient(options.redis)
   const redis: RedisClientService = RedisClient.unsafeFromClient(client, { timeout: options.timeout })
   const store = unsafeMake(redis, options)
-  const cookieSettings: CookieSettings = {
-    app,
-    key,
-    signed,
-    options: cookieOptions,
-    defaultMaxAge: store.maxAgeMillis,
-    writeOptions: { maxAge: store.maxAgeMillis, ...cookieOptions },
-    verifier: new SignatureVerifier()
-  }
+  const cookieSettings = new CookieSettings(app, key, signed, cookieOptions, store.maxAgeMillis)
   const csrf = Csrf.make(options)
   const context = Context.make(RedisClient, redis).pipe(Context.add(SessionStore, store))
   const runtime = ManagedRuntime.make(Layer.succeedContext(context))
@@ -317,15 +309,40 @@ export class ClientClosedRequest extends Data.TaggedError("ClientClosedRequest")
   }
 }
 
-interface CookieSettings {
-  readonly app: KoaAppLike
-  readonly key: string
-  readonly signed: boolean
-  readonly options: Record<string, unknown>
-  readonly defaultMaxAge: number
-  /** `options` with the default maxAge, built once: most writes use it. */
-  readonly writeOptions: Record<string, unknown>
-  readonly verifier: SignatureVerifier
+type CookieOptions = Record<string, unknown>
+
+// What every request's cookie shares: options, and signatures remembered across requests.
+class CookieSettings {
+  readonly signatures = new CookieSignatures()
+  /** `options` unsigned: the library signs itself when it can (cached, see CookieSignatures). */
+  private readonly unsigned: CookieOptions
+  // The write options at the default maxAge, built once: most writes use them.
+  private readonly defaultSigned: CookieOptions
+  private readonly defaultUnsigned: CookieOptions
+
+  constructor(
+    readonly app: KoaAppLike,
+    readonly key: string,
+    readonly signed: boolean,
+    readonly options: CookieOptions,
+    private readonly defaultMaxAge: number
+  ) {
+    this.unsigned = Object.assign({}, options, { signed: false })
+    this.defaultSigned = this.build(defaultMaxAge, options)
+    this.defaultUnsigned = this.build(defaultMaxAge, this.unsigned)
+  }
+
+  /** Options for writing the id with `maxAge`; `signedByCookies` leaves signing to the `cookies` package. */
+  writeOptions(maxAge: number, signedByCookies: boolean): CookieOptions {
+    if (maxAge === this.defaultMaxAge) return signedByCookies ? this.defaultSigned : this.defaultUnsigned
+    return this.build(maxAge, signedByCookies ? this.options : this.unsigned)
+  }
+
+  // Not `{ ...options, maxAge }`: V8 (Node 20) takes a slow path, about 1.3 µs, for a
+  // property added after a spread.
+  private build(maxAge: number, options: CookieOptions): CookieOptions {
+    return { maxAge, ...options }
+  }
 }
 
 // The session id's cookie, through `ctx.cookies` (so Koa's `secure`/proxy rules apply).
@@ -336,23 +353,27 @@ class KoaCookie implements SessionCookie {
   ) {}
 
   read(): string | undefined {
-    const { app, key, signed, verifier } = this.settings
+    const { app, key, signed, signatures } = this.settings
     const cookies = this.ctx.cookies
     const value = cookies.get(key)
     if (!signed || value === undefined) return value
     const signature = cookies.get(`${key}.sig`)
     if (signature === undefined) return undefined
-    const valid = verifier.verify(app.keys, `${key}=${value}`, signature)
-    // Keys this verifier does not handle (a Keygrip with another algorithm) go the `cookies` way.
+    const valid = signatures.verify(app.keys, `${key}=${value}`, signature)
+    // Keys CookieSignatures does not handle (a Keygrip with another algorithm) go the `cookies` way.
     if (valid === undefined) return cookies.get(key, { signed: true })
     return valid ? value : undefined
   }
 
   write(id: string, maxAge: number): void {
-    const { key, options, defaultMaxAge, writeOptions } = this.settings
-    // Not `{ ...options, maxAge }`: V8 (Node 20) takes a slow path, about 1.3 µs, for a
-    // property added after a spread.
-    this.ctx.cookies.set(key, id, maxAge === defaultMaxAge ? writeOptions : { maxAge, ...options })
+    const settings = this.settings
+    const { app, key, signed } = settings
+    const cookies = this.ctx.cookies
+    // The same two headers `cookies` sends for a signed cookie, with a remembered signature.
+    const signature = signed ? settings.signatures.sign(app.keys, `${key}=${id}`) : undefined
+    const options = settings.writeOptions(maxAge, signed && signature === undefined)
+    cookies.set(key, id, options)
+    if (signature !== undefined) cookies.set(`${key}.sig`, signature, options)
   }
 
   clear(): void {

@@ -320,6 +320,34 @@ describe("cookies", () => {
     expect(short - Date.now()).toBeGreaterThan(3_500_000)
   })
 
+  it("a signed write sends exactly the headers the cookies package would, at any maxAge and after app.keys rotate", async () => {
+    // The library signs with remembered signatures; `cookies` computes them. Same bytes (bar expires).
+    const withoutExpires = (headers: Array<string>) => headers.map((h) => h.replace(/; expires=[^;]+/, ""))
+    const t = await makeApp({
+      "/set": (ctx) => ctx.session.set({ a: 1 }),
+      "/short": (ctx) => ctx.session.set({ a: 2 }, "1h"),
+      "/reference": (ctx) => {
+        const maxAge = Number(ctx.query["maxAge"])
+        ctx.cookies.set("session-id", String(ctx.query["id"]), { signed: true, httpOnly: true, sameSite: "lax", overwrite: true, path: "/", maxAge })
+        return "ok"
+      }
+    })
+    const b = t.browser()
+    const compare = async (path: string, maxAge: number) => {
+      const ours = withoutExpires((await b.request(path)).headers.getSetCookie())
+      const id = b.sessionId!
+      const theirs = withoutExpires((await t.browser().request(`/reference?id=${id}&maxAge=${maxAge}`)).headers.getSetCookie())
+      expect(ours).toHaveLength(2)
+      expect(ours).toEqual(theirs)
+    }
+    await compare("/set", 28 * 86_400_000)
+    await compare("/set", 28 * 86_400_000) // a remembered signature this time
+    await compare("/short", 3_600_000)
+    t.app.keys = ["a new key", "key one"]
+    await compare("/set", 28 * 86_400_000)
+    expect((await b.json("/set")).status).toBe(204)
+  })
+
   it("key, httpOnly, sameSite, domain, path, signed: false are honoured", async () => {
     const t = await makeApp(
       { "/set": (ctx) => ctx.session.set({ a: 1 }) },
