@@ -56,7 +56,7 @@ const HELP = `npm run bench -- [options]
   --max-foreign F       a measurement during which other processes used more than this share
                         of the machine's CPU is repeated (default 0.1) ...
   --max-slowdown X      ... and so is one during which the server's CPU ran more than X times slower
-                        than its fastest in the run, by a fixed probe timed before and after (default 1.2) ...
+                        than its fastest in the run, by a fixed probe timed before and after (default 1.35) ...
   --retries N           ... up to N times, keeping the least disturbed attempt (default 2)
   --pin auto|off        auto (default): with 2+ CPUs and taskset, the server under test gets the
                         last CPU to itself; redis-server and the load generator share the rest
@@ -80,7 +80,7 @@ const { values: args } = parseArgs({
     "skip-store": { type: "boolean", default: false },
     "revoke-sizes": { type: "string", default: "10000,100000" },
     "max-foreign": { type: "string", default: "0.1" },
-    "max-slowdown": { type: "string", default: "1.2" },
+    "max-slowdown": { type: "string", default: "1.35" },
     retries: { type: "string", default: "2" },
     pin: { type: "string", default: "auto" },
     profile: { type: "boolean", default: false },
@@ -107,7 +107,7 @@ const options = {
   flows: args.flows.split(",").map((f) => f.trim()).filter((f) => FLOWS.includes(f)),
   revokeSizes: args["revoke-sizes"].split(",").map(Number).filter((n) => n > 0),
   maxForeign: Number(args["max-foreign"]),
-  maxSlowdown: Math.max(1.01, Number(args["max-slowdown"]) || 1.2),
+  maxSlowdown: Math.max(1.01, Number(args["max-slowdown"]) || 1.35),
   retries: Math.max(0, Math.round(Number(args.retries) || 0)),
   argv: process.argv.slice(2)
 }
@@ -315,18 +315,23 @@ const redisCpu = async (admin) => {
 }
 // The fastest speed probe seen in this run: the machine at full speed.
 let fastestProbe = Infinity
-const snapshot = async (server, admin) => {
-  const probe = await server.probe()
-  fastestProbe = Math.min(fastestProbe, probe)
+// The probe runs outside the window: before the CPU readings at its start, after them at its end.
+const snapshot = async (server, admin, edge) => {
+  const probeNow = async () => {
+    const millis = await server.probe()
+    fastestProbe = Math.min(fastestProbe, millis)
+    return millis
+  }
+  const before = edge === "start" ? await probeNow() : undefined
   const self = process.cpuUsage()
-  return {
-    probe,
+  const readings = {
     t: performance.now(),
     server: await server.cpu(),
     redis: await redisCpu(admin),
     stat: procStat(),
     self: self.user + self.system
   }
+  return { ...readings, probe: before ?? (await probeNow()) }
 }
 
 const runLoad = (server, admin, loadOptions) =>
@@ -343,10 +348,10 @@ const runLoad = (server, admin, loadOptions) =>
     child.on("message", async (message) => {
       try {
         if (message?.type === "measuring") {
-          start = await snapshot(server, admin)
+          start = await snapshot(server, admin, "start")
           child.send({ type: "go" })
         } else if (message?.type === "result") {
-          const end = await snapshot(server, admin)
+          const end = await snapshot(server, admin, "end")
           settled = true
           if (child.connected) child.disconnect()
           const r = message.result
@@ -447,6 +452,10 @@ const measure = async (stack, flow, redis, admin) => {
     await server.stop()
   }
 }
+
+// The raw ioredis measurements just before and after a stack's (for its round's ratio).
+const anchorsOf = new WeakMap()
+const ratioRounds = (rounds, steady) => (rounds.some(steady) ? rounds.filter(steady) : rounds)
 
 // How much slower the server's CPU was than its fastest in this run, at the slower end
 // of the window (1 = full speed).
@@ -560,11 +569,15 @@ const main = async () => {
                 rps: result.rps / ((before.rps + after.rps) / 2),
                 cpu: (before.cpu.serverMicrosPerRequest + after.cpu.serverMicrosPerRequest) / 2 / result.cpu.serverMicrosPerRequest
               }
+              anchorsOf.set(result, [before, after])
             } else result.vsRaw = { rps: 1, cpu: 1 }
             measured[stack.name][flow].push(result)
           })
         }
       }
+      // A round's ratio counts when the stack and both its raw anchors ran at (near) full
+      // speed, judged against the fastest probe of the whole run; if no round did, all count.
+      const steady = (r) => [r, ...(anchorsOf.get(r) ?? [])].every((m) => slowdownOf(m) <= options.maxSlowdown)
       const results = {}
       for (const stack of stacks) {
         results[stack.name] = {}
@@ -578,10 +591,11 @@ const main = async () => {
             serverMicros: median(rounds.map((r) => r.cpu.serverMicrosPerRequest)),
             redisMicros: median(rounds.map((r) => r.cpu.redisMicrosPerRequest)),
             foreignMax: Math.max(...rounds.map((r) => r.cpu.foreignShare)),
-            // "× raw": the median over rounds of the ratio to the adjacent raw measurements.
+            // "× raw": the median over (steady) rounds of the ratio to the adjacent raw measurements.
             roundRatios: rounds.map((r) => r.vsRaw.rps),
-            ratio: median(rounds.map((r) => r.vsRaw.rps)),
-            cpuRatio: median(rounds.map((r) => r.vsRaw.cpu)),
+            steadyRounds: rounds.map(steady),
+            ratio: median(ratioRounds(rounds, steady).map((r) => r.vsRaw.rps)),
+            cpuRatio: median(ratioRounds(rounds, steady).map((r) => r.vsRaw.cpu)),
             rounds
           }
         }

@@ -84,7 +84,7 @@ export const markdown = (all) => {
     out.push(
       "### HTTP",
       "",
-      `autocannon, ${http.options.connections} connections (one session per connection), ${http.options.warmup} s warm-up then ${http.options.duration} s measured, ${http.options.rounds} round(s). Raw ioredis is measured first and again after every 3 other stacks; "× raw" is the median over rounds of the stack's req/s ÷ the mean of the raw measurements just before and after it. req/s, p99 and CPU are medians over rounds (for raw ioredis, over all its measurements).`,
+      `autocannon, ${http.options.connections} connections (one session per connection), ${http.options.warmup} s warm-up then ${http.options.duration} s measured, ${http.options.rounds} round(s). Raw ioredis is measured first and again after every 3 other stacks; "× raw" is the median over rounds of the stack's req/s ÷ the mean of the raw measurements just before and after it, over the rounds in which all three ran at full speed (by the speed probe below; all rounds if none did). req/s, p99 and CPU are medians over rounds (for raw ioredis, over all its measurements).`,
       "READ: the handler reads the whole session (6 fields) and responds with it as JSON. WRITE: the handler sets `user_id`, a referenced field, to a new value.",
       "CPU µs/req: the server process's own CPU time (user + system) per request over the measured window — less sensitive than req/s to the three processes sharing the cores.",
       ""
@@ -111,7 +111,7 @@ export const markdown = (all) => {
       "",
       `Other processes on the machine used at most ${(100 * noisy).toFixed(0)} % of its CPU during any kept measurement, and the server's CPU was at most ${slowest.toFixed(2)}× slower than its fastest in the run ` +
         `(a fixed JavaScript probe timed in the server process before and after each window; this VM's host sometimes halves its speed for minutes, unseen from inside). ` +
-        `A measurement above ${(100 * options.maxForeign).toFixed(0)} % or ${(options.maxSlowdown ?? 1.2).toFixed(2)}× is repeated up to ${options.retries} times.`,
+        `A measurement above ${(100 * options.maxForeign).toFixed(0)} % or ${(options.maxSlowdown ?? 1.35).toFixed(2)}× is repeated up to ${options.retries} times.`,
       ""
     )
     const checks = targetChecks(http)
