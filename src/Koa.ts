@@ -247,7 +247,8 @@ export function koaRedisSessionSets(app: KoaAppLike, options: KoaRedisSessionSet
   // The hot path: the same operations, run as Promises without a fiber.
   const run = <A, E>(step: Step.Step<A, E>): Promise<A> => Step.runPromise(redis, step)
 
-  const createSession = (ctx: KoaContextLike): KoaSession => new PromiseSession(new SessionState(store, csrf, new KoaCookie(ctx, cookieSettings)), run)
+  const perRequest: PerRequest = { store, csrf, cookieSettings, run }
+  const createSession = (ctx: KoaContextLike): KoaSession => new PromiseSession(ctx, perRequest)
 
   const sessionOf = (ctx: KoaContextLike): SessionService => {
     const existing = ctx.session
@@ -390,13 +391,31 @@ const createOwnedClient = (redis: KoaRedisSessionSetsOptions["redis"]): Redis =>
 
 type Runner = <A, E>(step: Step.Step<A, E>) => Promise<A>
 
-// A class, so the per-request cost is one small object with shared methods.
+// What every request's session shares.
+interface PerRequest {
+  readonly store: SessionStoreService
+  readonly csrf: Csrf.Csrf
+  readonly cookieSettings: CookieSettings
+  readonly run: Runner
+}
+
+// A class, so the per-request cost is one small object with shared methods; the state
+// (and its cookie) is created on first use, so a request that never touches the session
+// costs one allocation.
 class PromiseSession implements KoaSession {
   private twin: SessionService | undefined
+  private created: SessionState | undefined
+  private readonly run: Runner
   constructor(
-    readonly state: SessionState,
-    private readonly run: Runner
-  ) {}
+    private readonly ctx: KoaContextLike,
+    private readonly shared: PerRequest
+  ) {
+    this.run = shared.run
+  }
+  get state(): SessionState {
+    const { store, csrf, cookieSettings } = this.shared
+    return (this.created ??= new SessionState(store, csrf, new KoaCookie(this.ctx, cookieSettings)))
+  }
   get effect(): SessionService {
     return (this.twin ??= Session.fromState(this.state))
   }

@@ -58,7 +58,16 @@ export const flatMap = <A, E, B, E2>(step: Step<A, E>, f: (a: A) => Step<B, E2>)
   }
 }
 
-export const map = <A, E, B>(step: Step<A, E>, f: (a: A) => B): Step<B, E> => flatMap(step, (a) => done(f(a)))
+export const map = <A, E, B>(step: Step<A, E>, f: (a: A) => B): Step<B, E> => {
+  switch (step._tag) {
+    case "Done":
+      return done(f(step.value))
+    case "Failed":
+      return step
+    case "Call":
+      return { _tag: "Call", operation: step.operation, send: step.send, next: (reply) => map(step.next(reply), f), effect: step.effect }
+  }
+}
 
 /** A Step whose one call is a whole Effect (used where an operation is a multi-command protocol). */
 export const fromEffect = <A, E>(operation: string, effect: Effect.Effect<A, E>): Step<A, E> => ({
