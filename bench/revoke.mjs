@@ -17,7 +17,7 @@ import { performance } from "node:perf_hooks"
 import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
 import { Redis } from "ioredis"
-import { startRedis } from "./lib/redis.mjs"
+import { startRedis } from "../scripts/redis-server.mjs"
 import { importLibrary } from "./lib/library.mjs"
 
 const here = path.dirname(fileURLToPath(import.meta.url))

@@ -21,7 +21,7 @@ import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
 import { Redis } from "ioredis"
 import { summariseProfile } from "./lib/profile.mjs"
-import { startRedis } from "./lib/redis.mjs"
+import { redisServerVersion, startRedis } from "../scripts/redis-server.mjs"
 import { chartSvg, FLOWS, httpTable, markdown, median, targetChecks } from "./lib/report.mjs"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
@@ -518,7 +518,7 @@ const main = async () => {
   // (Not this runner: children inherit its affinity, and the store-level run must not be confined.)
   pin(redis.pid, OTHER_CPUS)
   const admin = new Redis(redis.url)
-  const redisVersion = (await admin.info("server")).match(/redis_version:(\S+)/)?.[1] ?? redis.version
+  const redisVersion = (await admin.info("server")).match(/redis_version:(\S+)/)?.[1] ?? redisServerVersion()
   const machine = machineInfo(redisVersion)
   console.log(`redis-server ${redisVersion} on ${redis.url} (pid ${redis.pid})`)
   console.log(`${machine.cpu}, ${machine.cores} cores, Node ${machine.node}`)

@@ -15,7 +15,7 @@ import { performance } from "node:perf_hooks"
 import { parseArgs } from "node:util"
 import { Effect, Layer, ManagedRuntime } from "effect"
 import { Redis } from "ioredis"
-import { startRedis } from "./lib/redis.mjs"
+import { startRedis } from "../scripts/redis-server.mjs"
 import { median } from "./lib/report.mjs"
 import { importLibrary } from "./lib/library.mjs"
 

@@ -15,7 +15,7 @@ import { parseArgs } from "node:util"
 import { fileURLToPath, pathToFileURL } from "node:url"
 import { Cluster, Redis } from "ioredis"
 import { formatReport, runSoak } from "../test/soak/core.mjs"
-import { startCluster, startRedis } from "../test/soak/redis.mjs"
+import { startCluster, startRedis } from "./redis-server.mjs"
 
 const root = fileURLToPath(new URL("..", import.meta.url))
 
@@ -104,7 +104,7 @@ const main = async () => {
       log("starting a 3-master Redis Cluster on loopback")
       const cluster = await startCluster(3)
       stopRedis = cluster.stop
-      log(`  nodes ${cluster.nodes.map((n) => n.port).join(", ")} (pids ${cluster.pids.join(", ")})`)
+      log(`  nodes ${cluster.nodes.map((n) => n.port).join(", ")} (pids ${cluster.servers.map((s) => s.pid).join(", ")})`)
       client = new Cluster(cluster.nodes)
       await waitReady(client)
     } else {
@@ -113,7 +113,7 @@ const main = async () => {
         const redis = await startRedis()
         stopRedis = redis.stop
         url = redis.url
-        log(`started redis-server at ${url} (pid ${redis.pids[0]})`)
+        log(`started redis-server at ${url} (pid ${redis.pid})`)
       }
       client = new Redis(url)
     }

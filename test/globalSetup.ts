@@ -1,7 +1,14 @@
 import { rmSync } from "node:fs"
 import type { TestProject } from "vitest/node"
-import { hasRedisCli, parseClusterNodes, startCluster, type ClusterNode, type RunningCluster } from "./redisCluster.js"
-import { hasRedisServer, INSTALL_HINT, startRedis, type RunningRedis } from "./redisServer.js"
+import {
+  hasCommand,
+  INSTALL_HINT,
+  startCluster,
+  startRedis,
+  type ClusterNode,
+  type RunningCluster,
+  type RunningRedis
+} from "../scripts/redis-server.mjs"
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -37,20 +44,29 @@ export async function setup(project: TestProject) {
   }
 }
 
+/** Parses `REDIS_CLUSTER_NODES` ("127.0.0.1:7000,127.0.0.1:7001"). */
+const parseClusterNodes = (spec: string): Array<ClusterNode> =>
+  spec
+    .split(/[\s,]+/)
+    .filter((s) => s !== "")
+    .map((entry) => {
+      const at = entry.lastIndexOf(":")
+      const port = Number(entry.slice(at + 1))
+      if (at <= 0 || !Number.isInteger(port)) throw new Error(`REDIS_CLUSTER_NODES: expected host:port, got ${JSON.stringify(entry)}`)
+      return { host: entry.slice(0, at), port }
+    })
+
 async function setupCluster(project: TestProject) {
   const fromUser = process.env["REDIS_CLUSTER_NODES"]
   if (fromUser) {
     project.provide("redisClusterNodes", parseClusterNodes(fromUser))
     return
   }
-  if (!hasRedisServer() || !hasRedisCli()) throw new Error(INSTALL_HINT)
+  if (!hasCommand("redis-server") || !hasCommand("redis-cli")) throw new Error(INSTALL_HINT)
   cluster = await startCluster(3)
-  const { servers, dir } = cluster
-  // Fallback if vitest dies before teardown: stop only the servers we started.
-  process.once("exit", () => {
-    for (const { process: child } of servers) if (child.pid !== undefined && child.exitCode === null) process.kill(child.pid, "SIGKILL")
-    rmSync(dir, { recursive: true, force: true })
-  })
+  const { dir } = cluster
+  // Fallback if vitest dies before teardown (the servers themselves die with this process).
+  process.once("exit", () => rmSync(dir, { recursive: true, force: true }))
   project.provide("redisClusterNodes", cluster.nodes.map((n) => ({ host: n.host, port: n.port })))
 }
 
@@ -60,13 +76,8 @@ async function setupServer(project: TestProject) {
     project.provide("redisUrl", fromUser)
     return
   }
-  if (!hasRedisServer()) throw new Error(INSTALL_HINT)
+  if (!hasCommand("redis-server")) throw new Error(INSTALL_HINT)
   server = await startRedis()
-  const pid = server.process.pid
-  // Fallback if vitest dies before teardown: stop only the server we started.
-  process.once("exit", () => {
-    if (pid !== undefined && server?.process.exitCode === null) process.kill(pid, "SIGKILL")
-  })
   project.provide("redisUrl", server.url)
 }
 

@@ -5,7 +5,7 @@ import { Redis } from "ioredis"
 import koaRedisSessionSets, { RedisError } from "../src/index.js"
 import type { SessionMiddleware } from "../src/index.js"
 import { Browser, serve, type Served } from "./koaUtils.js"
-import { startRedis, type RunningRedis } from "./redisServer.js"
+import { startRedis, type RunningRedis } from "../scripts/redis-server.mjs"
 import { uniquePrefix } from "./utils.js"
 
 const TIMEOUT_MS = 1000
@@ -121,7 +121,7 @@ describe("Redis outages under load", () => {
     for (const o of failed) expect(o.status).toBe(503)
     for (const o of outcomes) expect(o.millis).toBeLessThan(TIMEOUT_MS + MARGIN_MS)
 
-    redis = await startRedis([], redis.port)
+    redis = await startRedis({ port: redis.port })
     expect(await servesAgain()).toBe(true)
     expect(unhandled).toEqual([])
     expect(errors.length).toBeGreaterThan(0)

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto"
 import { Context, Effect, Layer } from "effect"
 import { Cluster, Redis } from "ioredis"
 import { inject } from "vitest"
-import type { ClusterNode } from "./redisCluster.js"
+import type { ClusterNode } from "../scripts/redis-server.mjs"
 import { RedisClient } from "../src/RedisClient.js"
 import { SessionStore, type SessionStoreOptions } from "../src/SessionStore.js"
 
