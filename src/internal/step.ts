@@ -117,8 +117,27 @@ export const toEffect = <A, E>(redis: RedisClientService, step: Step<A, E>): Eff
       return Effect.succeed(step.value)
     case "Failed":
       return Effect.fail(step.error)
-    case "Call":
-      return Effect.flatMap(step.effect ?? redis.use(step.operation, step.send), (reply) => toEffect(redis, step.next(reply)))
+    case "Call": {
+      if (step.effect !== undefined) return Effect.flatMap(step.effect, (reply) => toEffect(redis, step.next(reply)))
+      // The reply goes straight to the next Step: one Effect resumption per Redis call, no flatMap.
+      const call = step
+      return Effect.async<A, E | RedisError>((resume) =>
+        redis.unsafeCall(
+          call.operation,
+          call.send,
+          (reply) => {
+            let next: Step<A, E>
+            try {
+              next = call.next(reply)
+            } catch (defect) {
+              return resume(Effect.die(defect))
+            }
+            resume(next._tag === "Done" ? Effect.succeed(next.value) : toEffect(redis, next))
+          },
+          (error) => resume(Effect.fail(error))
+        )
+      )
+    }
   }
 }
 
