@@ -1,6 +1,8 @@
 import { describe, expect, it, layer } from "@effect/vitest"
 import { Duration, Effect, Exit, Layer } from "effect"
-import { RedisClient } from "../src/RedisClient.js"
+import { Redis } from "ioredis"
+import { RedisClient, RedisTimeoutError } from "../src/RedisClient.js"
+import { RedisError } from "../src/SessionError.js"
 import { SessionStore, type SessionStoreOptions } from "../src/SessionStore.js"
 import {
   AnyRaw,
@@ -416,6 +418,47 @@ describe("RedisClient", () => {
       expect(client.status).toBe("end")
     })
   )
+
+  it("use, unsafeSend and unsafeCall: the reply, a Redis error or a timeout as RedisError, each call settled once", async () => {
+    // A connection of its own: each BLPOP holds it for 0.6 s.
+    const client = new Redis(redisUrl())
+    try {
+      const redis = RedisClient.unsafeFromClient(client, { timeout: "250 millis" })
+      expect(await redis.unsafeSend("PING", (c) => c.ping())).toBe("PONG")
+      expect(await Effect.runPromise(redis.use("PING", (c) => c.ping()))).toBe("PONG")
+
+      const failed = await redis.unsafeSend("BAD", (c) => c.call("NOSUCHCOMMAND")).catch((e: unknown) => e)
+      expect(failed).toBeInstanceOf(RedisError)
+      expect((failed as RedisError).operation).toBe("BAD")
+      const thrown = await redis.unsafeSend("THROWS", () => {
+        throw new Error("synchronous")
+      }).catch((e: unknown) => e)
+      expect((thrown as RedisError).cause).toEqual(new Error("synchronous"))
+
+      // No reply within the timeout: RedisError(RedisTimeoutError); the late reply is ignored.
+      const outcomes: Array<string> = []
+      const settled = new Promise<void>((resolve) =>
+        redis.unsafeCall(
+          "BLPOP",
+          (c) => c.blpop(`t:blpop:${process.pid}`, 0.6),
+          () => outcomes.push("reply"),
+          (error) => {
+            outcomes.push(error.cause instanceof RedisTimeoutError ? "timeout" : "other")
+            resolve()
+          }
+        )
+      )
+      await settled
+      const viaEffect = await Effect.runPromise(Effect.flip(redis.use("BLPOP", (c) => c.blpop(`t:blpop:${process.pid}`, 0.6))))
+      expect(viaEffect.cause).toBeInstanceOf(RedisTimeoutError)
+      // Each BLPOP answers (nil) after 0.6 s, one after the other; both had timed out by then.
+      await new Promise((resolve) => setTimeout(resolve, 1_500))
+      expect(outcomes).toEqual(["timeout"])
+      expect(await redis.unsafeSend("PING", (c) => c.ping())).toBe("PONG")
+    } finally {
+      client.disconnect()
+    }
+  })
 
   it.live("a connection refused fails the layer with RedisError", () =>
     Effect.gen(function* () {
