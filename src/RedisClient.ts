@@ -146,7 +146,14 @@ const timedPromise = <A>(operation: string, millis: number, evaluate: () => Prom
   Effect.async<A, RedisError>((resume) => {
     const timer = setTimeout(() => resume(Effect.fail(new RedisError({ operation, cause: new RedisTimeoutError(millis) }))), millis)
     timer.unref()
-    evaluate().then(
+    let promise: Promise<A>
+    try {
+      promise = evaluate()
+    } catch (cause) {
+      clearTimeout(timer)
+      return resume(Effect.fail(new RedisError({ operation, cause })))
+    }
+    promise.then(
       (value) => {
         clearTimeout(timer)
         resume(Effect.succeed(value))
