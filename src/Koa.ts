@@ -296,6 +296,8 @@ export function koaRedisSessionSets(app: KoaAppLike, options: KoaRedisSessionSet
       runEffect(ctx, effect),
     runtime,
     close: async () => {
+      // run() after close() fails on the disposed runtime, as it would without the cache.
+      base = undefined
       await runtime.dispose()
       if (owned) await Effect.runPromise(quit(client))
     }

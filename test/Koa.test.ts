@@ -566,6 +566,18 @@ describe("factory options", () => {
     expect(owned.store.client.status).toBe("end")
   })
 
+  it("run() after close() rejects instead of running", async () => {
+    const app = new Koa()
+    app.keys = ["k"]
+    const mw = koaRedisSessionSets(app, { redis: inject("redisUrl"), prefix: uniquePrefix("closed") })
+    const ctx = { cookies: { get: () => undefined, set: () => undefined }, req: {}, res: undefined } as unknown as Koa.Context
+    expect(await mw.run(ctx, Effect.succeed("ran"))).toBe("ran")
+    await mw.close()
+    let ran = false
+    await expect(mw.run(ctx, Effect.sync(() => (ran = true)))).rejects.toThrow(/disposed/)
+    expect(ran).toBe(false)
+  })
+
   it("run() interrupts the Effect when the client goes away", async () => {
     let interrupted = false
     let started!: () => void
