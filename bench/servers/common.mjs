@@ -7,6 +7,9 @@
 //   GET /read   READ flow: reads the whole session and responds with it as JSON
 //   GET /write  WRITE flow: sets user_id (a referenced field) to a new value, responds "ok"
 import { createServer } from "node:http"
+import { Redis } from "ioredis"
+import Koa from "koa"
+import { importLibrary } from "../lib/library.mjs"
 
 export const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379"
 export const PREFIX = process.env.BENCH_PREFIX ?? "bench"
@@ -14,7 +17,30 @@ export const SIGNED = process.env.BENCH_SIGNED === "1"
 export const KEYS = ["bench key, do not use in production"]
 export const MAX_AGE = 28 * 24 * 60 * 60 * 1000
 
-export { importLibrary } from "../lib/library.mjs"
+/**
+ * The Koa app every stack of this library starts from: its own ioredis client, the
+ * session middleware (signed per BENCH_SIGNED) installed. Routes are the caller's.
+ * `close` releases the middleware and quits the client.
+ */
+export const libraryApp = async () => {
+  const library = await importLibrary()
+  const client = new Redis(REDIS_URL)
+  client.on("error", () => {})
+  const app = new Koa()
+  if (SIGNED) app.keys = KEYS
+  const SessionMiddleware = library.default(app, {
+    client,
+    prefix: PREFIX,
+    references: { user_id: {} },
+    ...(SIGNED ? {} : { signed: false })
+  })
+  app.use(SessionMiddleware)
+  const close = async () => {
+    await SessionMiddleware.close()
+    await client.quit()
+  }
+  return { library, app, SessionMiddleware, close }
+}
 
 // The fields of a logged-in session (besides `id` and user_id).
 export const PROFILE = { name: "Ada Lovelace", email: "ada@example.com", role: "admin", locale: "en-GB" }

@@ -2,23 +2,10 @@
 // SessionMiddleware.run(ctx, Effect.gen(function* () { const s = yield* Session; ... })).
 // BENCH_SIGNED=1: default signed cookies (app.keys set); otherwise `signed: false`.
 import { Effect } from "effect"
-import { Redis } from "ioredis"
-import Koa from "koa"
-import { importLibrary, KEYS, nextLoginUser, nextWriteUser, PREFIX, PROFILE, REDIS_URL, serve, SIGNED } from "./common.mjs"
+import { libraryApp, nextLoginUser, nextWriteUser, PROFILE, serve } from "./common.mjs"
 
-const { default: KoaRedisSessionSets, Session } = await importLibrary()
-
-const client = new Redis(REDIS_URL)
-client.on("error", () => {})
-const app = new Koa()
-if (SIGNED) app.keys = KEYS
-const SessionMiddleware = KoaRedisSessionSets(app, {
-  client,
-  prefix: PREFIX,
-  references: { user_id: {} },
-  ...(SIGNED ? {} : { signed: false })
-})
-app.use(SessionMiddleware)
+const { app, library, SessionMiddleware, close } = await libraryApp()
+const { Session } = library
 
 app.use(async (ctx) => {
   switch (ctx.path) {
@@ -54,7 +41,4 @@ app.use(async (ctx) => {
   }
 })
 
-serve(app.callback(), async () => {
-  await SessionMiddleware.close()
-  await client.quit()
-})
+serve(app.callback(), close)
