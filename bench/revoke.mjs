@@ -5,7 +5,7 @@
 // Without --redis-url it starts (and stops) its own redis-server.
 //
 // The sessions are written by a raw ioredis pipeline in the v3 key layout (hash
-// `${prefix}:${id}` with fields id, user_id; SADD `${prefix}:user_id:${X}` id;
+// `${prefix}:{${id}}` with fields id, user_id; SADD `${prefix}:user_id:{${X}}` id;
 // PEXPIRE both). Each revoke runs in a fresh child process, so its time and its peak
 // RSS / heap are that process's alone: baseline after connecting and a warm-up revoke
 // of a 100-session user, peak sampled every 2 ms during the call. --repeat (3) timing
@@ -39,13 +39,13 @@ const { values: args } = parseArgs({
 
 /** Writes `count` sessions of `userId` with a raw pipeline, in the v3 layout. */
 const populate = async (client, userId, count) => {
-  const setKey = `${PREFIX}:user_id:${userId}`
+  const setKey = `${PREFIX}:user_id:{${userId}}`
   const CHUNK = 5_000
   for (let done = 0; done < count; done += CHUNK) {
     const pipeline = client.pipeline()
     for (let i = done; i < Math.min(count, done + CHUNK); i++) {
       const id = randomBytes(18).toString("base64url")
-      const key = `${PREFIX}:${id}`
+      const key = `${PREFIX}:{${id}}`
       pipeline.hset(key, "id", id, "user_id", String(userId))
       pipeline.pexpire(key, TTL)
       pipeline.sadd(setKey, id)

@@ -149,7 +149,7 @@ describe("ctx.session", () => {
     await b.request("/set", post({ name: "ann", user_id: 3 }))
     const id = b.sessionId!
     expect(id).toMatch(/^[A-Za-z0-9_-]{24}$/)
-    expect((await b.json("/key")).body).toEqual({ key: `${t.prefix}:${id}` })
+    expect((await b.json("/key")).body).toEqual({ key: `${t.prefix}:{${id}}` })
     expect((await b.json("/get")).body).toEqual({ id, name: "ann", user_id: "3" })
     expect((await b.json("/fields")).body).toEqual({ id, name: "ann" })
     await b.request("/unset")
@@ -157,7 +157,7 @@ describe("ctx.session", () => {
     expect((await b.json("/get")).body).toEqual({ id, user_id: "3" })
     await b.request("/touch")
     expect(b.lastSetCookies.find((c) => c.name === "session-id")?.attributes["max-age"]).toBeUndefined()
-    expect(await client.pttl(`${t.prefix}:${id}`)).toBeLessThanOrEqual(60_000)
+    expect(await client.pttl(`${t.prefix}:{${id}}`)).toBeLessThanOrEqual(60_000)
     await b.request("/delete")
     expect(b.sessionId).toBeUndefined()
     expect(await keysUnder(t.prefix)).toEqual([])
@@ -236,7 +236,7 @@ describe("ctx.session", () => {
     expect(await commandsSince(before)).toBe(0)
     await b.request("/set")
     expect(b.sessionId).toMatch(/^[A-Za-z0-9_-]{24}$/)
-    expect(await keysUnder(t.prefix)).toEqual([`${t.prefix}:${b.sessionId}`])
+    expect(await keysUnder(t.prefix)).toEqual([`${t.prefix}:{${b.sessionId}}`])
   })
 
   it("regenerate() moves the data to a new id and kills the old one", async () => {
@@ -272,7 +272,7 @@ describe("ctx.session", () => {
     expect(await t.mw.store.deleteByReference("user_id", 8)).toBe(1)
     await b.request("/set")
     expect(b.sessionId).not.toBe(revoked)
-    expect(await client.exists(`${t.prefix}:${revoked}`)).toBe(0)
+    expect(await client.exists(`${t.prefix}:{${revoked}}`)).toBe(0)
     expect((await b.json("/get")).body).toEqual({ id: b.sessionId, theme: "dark" })
     expect(await client.exists(t.mw.getReferenceKey("user_id", 8))).toBe(0)
   })
@@ -414,7 +414,7 @@ describe("CSRF", () => {
     const form = await b.json<{ token: string; recorded: boolean; valid: boolean }>("/form")
     expect(form.body.recorded).toBe(true)
     expect(form.body.valid).toBe(true)
-    expect(await client.hget(`${t.prefix}:${b.sessionId}`, "_csrf_secret")).toBeTruthy()
+    expect(await client.hget(`${t.prefix}:{${b.sessionId}}`, "_csrf_secret")).toBeTruthy()
     expect((await b.json("/submit", post({ token: form.body.token }))).body).toEqual({ valid: true })
     for (const bad of ["", "garbage", form.body.token.slice(0, -2), `${form.body.token}x`]) {
       expect((await b.json("/submit", post({ token: bad }))).body, bad).toEqual({ valid: false })
@@ -439,9 +439,9 @@ describe("CSRF", () => {
     const t = await makeApp({ "/token": (ctx) => ctx.session.createCSRFToken(), "/verify": async (ctx) => ({ valid: await ctx.session.verifyCSRFToken(ctx.query["t"]) }) })
     const b = t.browser()
     const first = await (await b.request("/token")).text()
-    const secret = await client.hget(`${t.prefix}:${b.sessionId}`, "_csrf_secret")
+    const secret = await client.hget(`${t.prefix}:{${b.sessionId}}`, "_csrf_secret")
     const second = await (await b.request("/token")).text()
-    expect(await client.hget(`${t.prefix}:${b.sessionId}`, "_csrf_secret")).toBe(secret)
+    expect(await client.hget(`${t.prefix}:{${b.sessionId}}`, "_csrf_secret")).toBe(secret)
     for (const token of [first, second]) expect((await b.json(`/verify?t=${encodeURIComponent(token)}`)).body).toEqual({ valid: true })
   })
 })
@@ -508,14 +508,14 @@ describe("factory options", () => {
     await b.request("/set")
     const id = b.sessionId!
     expect(id).toMatch(/^[A-Za-z0-9_-]{43}$/)
-    const key = `koa-redis-session-sets:${namespace}:${id}`
+    const key = `koa-redis-session-sets:${namespace}:{${id}}`
     expect(await client.hget(key, "user_id")).toBe("11")
     const ttl = await client.pttl(key)
     expect(ttl).toBeGreaterThan(7_100_000)
     expect(ttl).toBeLessThanOrEqual(7_200_000)
     const expires = Date.parse(b.lastSetCookies.find((c) => c.name === "session-id")!.attributes["expires"] as string)
     expect(Math.abs(expires - Date.now() - 7_200_000)).toBeLessThan(5_000)
-    await client.del(key, `koa-redis-session-sets:${namespace}:user_id:11`)
+    await client.del(key, `koa-redis-session-sets:${namespace}:user_id:{11}`)
   })
 
   it("path and overwrite are passed to the cookie", async () => {

@@ -130,7 +130,7 @@ describe("SessionStore on a cluster", () => {
     const session = await run(store.get(id))
     for (const field of REFS) {
       for (const key of await keysMatching(cluster, `${prefix}:${field}:*`)) {
-        const value = key.slice(`${prefix}:${field}:`.length)
+        const value = key.slice(`${prefix}:${field}:{`.length, -1)
         const member = await cluster.sismember(key, id)
         expect(member, `${id} in ${field}=${value} while the hash has ${session[field]}`).toBe(session[field] === value ? 1 : 0)
       }

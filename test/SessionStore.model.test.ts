@@ -91,14 +91,18 @@ const checkInvariants = async (redis: Redis | Cluster, model: Model, s: SessionS
   // Every key under the prefix (on every master of a cluster): a live session's hash, or a
   // reference set whose members are exactly right.
   for (const key of await keysMatching(redis, `${s.prefix}:*`)) {
+    // v3.0.0's layout: `${prefix}:{${id}}` and `${prefix}:${field}:{${value}}`.
     const rest = key.slice(s.prefix.length + 1)
+    expect(rest, `${key} has hash-tag braces`).toMatch(/^(?:[a-z_]+:)?\{.*\}$/)
     const type = await redis.type(key)
     if (type === "hash") {
-      expect(model.sessions.has(rest), `stray hash ${rest}`).toBe(true)
+      expect(rest.startsWith("{"), `${key} is a session key`).toBe(true)
+      expect(model.sessions.has(rest.slice(1, -1)), `stray hash ${rest}`).toBe(true)
       continue
     }
     expect(type).toBe("set")
-    const [ref, v] = rest.split(":") as [string, string]
+    const ref = rest.slice(0, rest.indexOf(":"))
+    const v = rest.slice(ref.length + 2, -1)
     expect(await redis.pttl(key), `${key} has a TTL`).toBeGreaterThan(0)
     for (const id of await redis.smembers(key)) {
       const holds = model.sessions.get(id)?.get(ref) === v

@@ -45,9 +45,9 @@ const storeSuite = (name: string, makeLayer: StoreLayer) => {
     it.effect("uses v3's key layout", () =>
       Effect.gen(function* () {
         const store = yield* SessionStore
-        expect(store.getSessionKey("abcdefghijklmnop")).toBe(`${prefix}:abcdefghijklmnop`)
-        expect(store.getReferenceKey("user_id", 1)).toBe(`${prefix}:user_id:1`)
-        expect(store.getReferenceKey("user_id", "a")).toBe(`${prefix}:user_id:a`)
+        expect(store.getSessionKey("abcdefghijklmnop")).toBe(`${prefix}:{abcdefghijklmnop}`)
+        expect(store.getReferenceKey("user_id", 1)).toBe(`${prefix}:user_id:{1}`)
+        expect(store.getReferenceKey("user_id", "a")).toBe(`${prefix}:user_id:{a}`)
       })
     )
 
@@ -341,7 +341,7 @@ describe("SessionStore options", () => {
     withStore({ namespace: "app" }, (store) =>
       Effect.sync(() => {
         expect(store.prefix).toBe("koa-redis-session-sets:app")
-        expect(store.getSessionKey("abcdefghijklmnop")).toBe("koa-redis-session-sets:app:abcdefghijklmnop")
+        expect(store.getSessionKey("abcdefghijklmnop")).toBe("koa-redis-session-sets:app:{abcdefghijklmnop}")
       })
     )
   )
@@ -349,7 +349,7 @@ describe("SessionStore options", () => {
   it.effect("prefix wins over namespace; no prefix is v3's empty prefix", () =>
     Effect.gen(function* () {
       expect(yield* withStore({ prefix: "p", namespace: "n" }, (s) => Effect.succeed(s.prefix))).toBe("p")
-      expect(yield* withStore({}, (s) => Effect.succeed(s.getReferenceKey("user_id", 1)))).toBe(":user_id:1")
+      expect(yield* withStore({}, (s) => Effect.succeed(s.getReferenceKey("user_id", 1)))).toBe(":user_id:{1}")
     })
   )
 

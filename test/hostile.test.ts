@@ -15,6 +15,7 @@ import koaRedisSessionSets, { Session } from "../src/index.js"
 import type { KoaRedisSessionSetsOptions, SessionMiddleware } from "../src/index.js"
 import { Browser, parseSetCookie, serve, type ParsedCookie, type Served } from "./koaUtils.js"
 import { uniquePrefix } from "./utils.js"
+import { v3Store } from "./v3Store.js"
 
 const KEYS = ["key one", "key two"]
 const COOKIE = "session-id"
@@ -182,10 +183,10 @@ let baseline: Array<string>
 
 /** The victim's hash and reference sets are exactly as created; each set outlives the hash. */
 const expectVictimIntact = async (label: string) => {
-  expect(await client.hgetall(`${prefix}:${victim.id}`), `${label}: victim hash`).toEqual(victim.hash)
+  expect(await client.hgetall(`${prefix}:{${victim.id}}`), `${label}: victim hash`).toEqual(victim.hash)
   for (const key of victim.refKeys) {
     // The set's PTTL first: time runs on inside MULTI, so a later read could only come out smaller.
-    const replies = (await client.multi().pttl(key).pttl(`${prefix}:${victim.id}`).smembers(key).exec())!
+    const replies = (await client.multi().pttl(key).pttl(`${prefix}:{${victim.id}}`).smembers(key).exec())!
     const [setTtl, hashTtl, members] = replies.map(([, reply]) => reply) as [number, number, Array<string>]
     expect(members, `${label}: ${key}`).toEqual([victim.id])
     expect(hashTtl, `${label}: victim TTL`).toBeGreaterThan(0)
@@ -245,12 +246,12 @@ beforeAll(async () => {
   victim = {
     id,
     browser,
-    hash: await client.hgetall(`${prefix}:${id}`),
-    refKeys: [`${prefix}:user_id:victim-1`, `${prefix}:org_id:org-1`]
+    hash: await client.hgetall(`${prefix}:{${id}}`),
+    refKeys: [`${prefix}:user_id:{victim-1}`, `${prefix}:org_id:{org-1}`]
   }
   expect(victim.hash).toEqual({ id, user_id: "victim-1", org_id: "org-1", secret: "s3cret" })
   baseline = await scanKeys()
-  expect(baseline).toEqual([`${prefix}:${id}`, ...victim.refKeys].sort())
+  expect(baseline).toEqual([`${prefix}:{${id}}`, ...victim.refKeys].sort())
 })
 
 afterAll(async () => {
@@ -353,8 +354,8 @@ describe.each([
     const fresh = sessionCookieOf(written)
     expect(fresh, label).toMatch(FRESH_ID)
     expect(fresh).not.toBe(c.seen)
-    expect(await client.hgetall(`${prefix}:${fresh}`)).toEqual({ id: fresh, n: "1" })
-    await expectNothingElseWritten(label, [`${prefix}:${fresh}`])
+    expect(await client.hgetall(`${prefix}:{${fresh}}`)).toEqual({ id: fresh, n: "1" })
+    await expectNothingElseWritten(label, [`${prefix}:{${fresh}}`])
     await cleanUp(fresh)
   })
 })
@@ -393,7 +394,7 @@ describe("signatures", () => {
     const fresh = sessionCookieOf(written)
     expect(fresh).toMatch(FRESH_ID)
     expect(fresh).not.toBe(victim.id)
-    await expectNothingElseWritten(name, [`${prefix}:${fresh}`])
+    await expectNothingElseWritten(name, [`${prefix}:{${fresh}}`])
     await cleanUp(fresh)
   })
 
@@ -409,18 +410,14 @@ describe("signatures", () => {
 describe("v3 base64 ids", () => {
   // 16 random bytes in v3's base64: '+', '/' and '=' padding.
   const v3Id = "AB+cd/EFgh+IJkl/MNop+Q=="
-  const v3Key = `${prefix}:${v3Id}`
-  const v3Set = `${prefix}:user_id:v3-user`
+  const v3 = () => v3Store(client, prefix, REFS)
+  const v3Key = `${prefix}:{${v3Id}}`
+  const v3Set = `${prefix}:user_id:{v3-user}`
 
   it("an existing v3 session is still served and written in place, signed and unsigned", async () => {
-    // Exactly what v3's Store.set sent; its reference set has no TTL.
-    await client
-      .multi([
-        ["hmset", v3Key, "id", v3Id, "user_id", "v3-user", "name", "v3"],
-        ["pexpire", v3Key, 600_000],
-        ["sadd", v3Set, v3Id]
-      ])
-      .exec()
+    // What v3's Store.set sent; its reference set has no TTL.
+    await v3().set(v3Id, { user_id: "v3-user", name: "v3" }, 600_000)
+    expect([v3().getSessionKey(v3Id), v3().getReferenceKey("user_id", "v3-user")]).toEqual([v3Key, v3Set])
     try {
       for (const [mode, port, header] of [
         ["signed", signedApp.port, latin1(`${COOKIE}=${v3Id}; ${COOKIE}.sig=${sign(v3Id)}`)],
@@ -502,13 +499,13 @@ const attacker = async (withSession: boolean) => {
   if (!withSession) return { browser, id: undefined, added: [] as Array<string> }
   await browser.request("/set", { method: "POST", body: JSON.stringify({ user_id: "attacker-1", keep: "me" }) })
   const id = browser.sessionId!
-  return { browser, id, added: [`${prefix}:${id}`, `${prefix}:user_id:attacker-1`] }
+  return { browser, id, added: [`${prefix}:{${id}}`, `${prefix}:user_id:{attacker-1}`] }
 }
 
 /** The keys a session owns: its hash and one reference set per referenced value it holds. */
 const ownKeys = (id: string, hash: Record<string, string>) => [
-  `${prefix}:${id}`,
-  ...REFS.filter((field) => hash[field] !== undefined).map((field) => `${prefix}:${field}:${hash[field]}`)
+  `${prefix}:{${id}}`,
+  ...REFS.filter((field) => hash[field] !== undefined).map((field) => `${prefix}:${field}:{${hash[field]}}`)
 ]
 
 const caseHeaders = (name: string) => ({ "x-case": encodeURIComponent(name) })
@@ -529,14 +526,14 @@ describe.each([
 ])("hostile session data from $who", ({ withSession }) => {
   it.each(bodyCases)("%s", async (name, json, expected) => {
     const { browser, id, added } = await attacker(withSession)
-    const own = id === undefined ? undefined : await client.hgetall(`${prefix}:${id}`)
+    const own = id === undefined ? undefined : await client.hgetall(`${prefix}:{${id}}`)
     await expectNothingElseWritten(name, added)
     const [response, commands] = await commandsDuring(() => browser.request("/set", { method: "POST", body: json, headers: caseHeaders(name) }))
     if (expected.status === 400) {
       await expectRejected(name, response, expected.tag)
       expect(commands, `${name}: commands sent to Redis`).toBe(0)
       // Nothing at all was written, not even the good fields next to the bad one.
-      if (id !== undefined) expect(await client.hgetall(`${prefix}:${id}`), name).toEqual(own)
+      if (id !== undefined) expect(await client.hgetall(`${prefix}:{${id}}`), name).toEqual(own)
       await expectNothingElseWritten(name, added)
       await cleanUp(id)
       return
@@ -545,7 +542,7 @@ describe.each([
     const sessionId = browser.sessionId!
     expect(sessionId).toMatch(FRESH_ID)
     if (id !== undefined) expect(sessionId).toBe(id)
-    const hash = await client.hgetall(`${prefix}:${sessionId}`)
+    const hash = await client.hgetall(`${prefix}:{${sessionId}}`)
     expect(hash, name).toEqual({ ...own, id: sessionId, ...expected.stored })
     // Read back over HTTP: special names are own properties of a plain object, and nothing was polluted.
     const read = await browser.request("/get")
@@ -566,14 +563,14 @@ describe.each([
     "a JS value a JSON body cannot carry: %s, through %s",
     async (name, via) => {
       const { browser, id, added } = await attacker(withSession)
-      const own = id === undefined ? undefined : await client.hgetall(`${prefix}:${id}`)
+      const own = id === undefined ? undefined : await client.hgetall(`${prefix}:{${id}}`)
       const label = `${name} via ${via}`
       const [response, commands] = await commandsDuring(() =>
         browser.request(`/js?case=${encodeURIComponent(name)}&via=${via}`, { headers: caseHeaders(label) })
       )
       await expectRejected(label, response, "InvalidSessionData")
       expect(commands, `${label}: commands sent to Redis`).toBe(0)
-      if (id !== undefined) expect(await client.hgetall(`${prefix}:${id}`)).toEqual(own)
+      if (id !== undefined) expect(await client.hgetall(`${prefix}:{${id}}`)).toEqual(own)
       await expectNothingElseWritten(label, added)
       await cleanUp(id)
     }
@@ -595,14 +592,14 @@ describe.each([
     "%s with fields that are %s",
     async (path, name, fields) => {
       const { browser, id, added } = await attacker(withSession)
-      const own = id === undefined ? undefined : await client.hgetall(`${prefix}:${id}`)
+      const own = id === undefined ? undefined : await client.hgetall(`${prefix}:{${id}}`)
       const label = `${path} ${name}`
       const [response, commands] = await commandsDuring(() =>
         browser.request(path, { method: "POST", body: JSON.stringify({ fields }), headers: caseHeaders(label) })
       )
       await expectRejected(label, response, "InvalidSessionData")
       expect(commands, `${label}: commands sent to Redis`).toBe(0)
-      if (id !== undefined) expect(await client.hgetall(`${prefix}:${id}`)).toEqual(own)
+      if (id !== undefined) expect(await client.hgetall(`${prefix}:{${id}}`)).toEqual(own)
       await expectNothingElseWritten(label, added)
       await cleanUp(id)
     }
@@ -629,11 +626,11 @@ describe("regressions", () => {
     { who: "an existing session", withSession: true }
   ])("an out-of-range maxAge is rejected with 400 and writes nothing ($who)", async ({ withSession }) => {
     const { browser, id, added } = await attacker(withSession)
-    const own = id === undefined ? undefined : await client.hgetall(`${prefix}:${id}`)
+    const own = id === undefined ? undefined : await client.hgetall(`${prefix}:{${id}}`)
     const label = `maxAge 1e17, ${withSession ? "existing" : "new"} session`
     const response = await browser.request("/max-age?ms=1e17", { headers: caseHeaders(label) })
     await expectRejected(label, response, "InvalidSessionData")
-    if (id !== undefined) expect(await client.hgetall(`${prefix}:${id}`)).toEqual(own)
+    if (id !== undefined) expect(await client.hgetall(`${prefix}:{${id}}`)).toEqual(own)
     await expectNothingElseWritten(label, added)
     // (afterEach removes what the failed script left behind: a hash without TTL, say.)
   })

@@ -70,8 +70,9 @@ describe("soak", () => {
 describe("the checker", () => {
   // Each broken state the checker must report, planted directly in Redis.
   const plant = async (client: Redis | Cluster, prefix: string) => {
-    const h = (id: string) => `${prefix}:${id}`
-    const s = (field: string, value: string) => `${prefix}:${field}:${value}`
+    // v3.0.0's layout, spelled out here rather than taken from the library.
+    const h = (id: string) => `${prefix}:{${id}}`
+    const s = (field: string, value: string) => `${prefix}:${field}:{${value}}`
     // ttl null: no TTL at all.
     const hash = async (id: string, fields: Record<string, string>, ttl: number | null = 600_000) => {
       await client.hset(h(id), { id, ...fields })
@@ -108,6 +109,9 @@ describe("the checker", () => {
     await client.sadd(s("user_id", "u1"), "wrongidwrongid0001")
     // unexpected-type
     await client.set(h("astringastring0001"), "x", "PX", 600_000)
+    // unexpected-key: a session hash in the pre-3.0.0 layout, without hash-tag braces.
+    await client.hset(`${prefix}:bracelessbraceless`, { id: "bracelessbraceless" })
+    await client.pexpire(`${prefix}:bracelessbraceless`, 600_000)
   }
 
   const expectFindings = async (client: Redis | Cluster) => {
@@ -125,7 +129,8 @@ describe("the checker", () => {
           "session-missing-from-set missingmissing0001",
           "session-without-ttl nottlnottlnottl001",
           "set-expires-before-member longlivedlonglived",
-          "set-without-ttl user_id:u7",
+          "set-without-ttl user_id:{u7}",
+          "unexpected-key bracelessbraceless",
           "unexpected-type astringastring0001"
         ].sort()
       )

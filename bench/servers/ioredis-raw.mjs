@@ -1,5 +1,5 @@
 // (b) Raw ioredis in a Koa handler: the ceiling. Same key layout as the library
-// (hash `${prefix}:${id}`, set `${prefix}:user_id:${value}`), same cookie handling
+// (hash `${prefix}:{${id}}`, set `${prefix}:user_id:{${value}}`), same cookie handling
 // as the library with `signed: false` (ctx.cookies, httpOnly, sameSite lax).
 //
 // READ:  one HGETALL of the session hash named by the cookie.
@@ -26,16 +26,16 @@ const app = new Koa()
 const COOKIE = "session-id"
 const cookieOptions = { signed: false, httpOnly: true, sameSite: "lax", overwrite: true, path: "/", maxAge: MAX_AGE }
 const readOptions = { signed: false }
-const hashKey = (id) => `${PREFIX}:${id}`
-const refKey = (value) => `${PREFIX}:user_id:${value}`
+const hashKey = (id) => `${PREFIX}:{${id}}`
+const refKey = (value) => `${PREFIX}:user_id:{${value}}`
 const current = new Map()
 const MODE = process.env.RAW_WRITE === "multi" ? "multi" : "evalsha"
 const WRITE_SCRIPT = `
 local old = redis.call('HGET', KEYS[1], 'user_id')
-if old and old ~= ARGV[2] then redis.call('SREM', KEYS[2] .. 'user_id:' .. old, ARGV[1]) end
+if old and old ~= ARGV[2] then redis.call('SREM', KEYS[2] .. 'user_id:{' .. old .. '}', ARGV[1]) end
 redis.call('HSET', KEYS[1], 'user_id', ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
-local set = KEYS[2] .. 'user_id:' .. ARGV[2]
+local set = KEYS[2] .. 'user_id:{' .. ARGV[2] .. '}'
 redis.call('SADD', set, ARGV[1])
 redis.call('PEXPIRE', set, ARGV[3])
 return 1

@@ -1,8 +1,8 @@
 // The SessionStore operations for a Redis Cluster.
 //
-// On a cluster the session hash `${prefix}:${id}` and its reference sets
-// `${prefix}:${field}:${value}` live in different hash slots, so no script may
-// touch them together. Each write is therefore a short protocol of single-slot
+// On a cluster the session hash `${prefix}:{${id}}` and its reference sets
+// `${prefix}:${field}:{${value}}` live in different hash slots (the braces are hash
+// tags: the slot follows the id, or the value), so no script may touch them together. Each write is therefore a short protocol of single-slot
 // steps, ordered so that a live session is never missing from the set of a value
 // it holds, even when the protocol stops half-way (see the README, "Redis Cluster"):
 //

@@ -1,9 +1,16 @@
-// Key layout, byte for byte the one v3 used, so a v3 deployment upgrades in place:
-//   session hash   `${prefix}:${id}`
-//   reference set  `${prefix}:${field}:${value}`
-// The Lua scripts receive `${prefix}:` as a key ("key base") and derive the keys
-// of old reference values from it, because those values are only known inside
-// the atomic script.
+// Key layout, byte for byte the one koa-redis-session-sets 3.0.0 writes, so a v3
+// deployment upgrades in place:
+//   session hash   `${prefix}:{${id}}`
+//   reference set  `${prefix}:${field}:{${value}}`
+// The braces are literal: Redis Cluster hash tags (v3.0.0, "key: use hash tags for
+// cluster support"), so a key's slot is decided by the id or the value alone.
+// Referenced field names may not contain `:`, `{` or `}` (checked with the options),
+// which keeps every (field, value) pair on a key of its own.
+//
+// The standalone Lua scripts receive `${prefix}:` as a key ("key base") and derive
+// session and reference keys from it with `keysLua` below, because the ids and
+// values involved are only known inside the atomic script. The two definitions
+// here and there must stay the same layout.
 
 /** The prefix options resolve to: `prefix`, else `koa-redis-session-sets:<namespace>`, else `""`. */
 export const resolvePrefix = (options: { readonly prefix?: string | undefined; readonly namespace?: string | undefined }): string => {
@@ -14,6 +21,20 @@ export const resolvePrefix = (options: { readonly prefix?: string | undefined; r
 
 export const keyBase = (prefix: string): string => `${prefix}:`
 
-export const sessionKey = (prefix: string, id: string): string => `${prefix}:${id}`
+export const sessionKey = (prefix: string, id: string): string => `${prefix}:{${id}}`
 
-export const referenceKey = (prefix: string, field: string, value: string): string => `${prefix}:${field}:${value}`
+export const referenceKey = (prefix: string, field: string, value: string): string => `${prefix}:${field}:{${value}}`
+
+/** Characters a referenced field name may not contain: they would make two (field, value) pairs share a key. */
+export const RESERVED_IN_REFERENCE_FIELD = /[:{}]/
+
+/** The same layout in Lua, from the key base. */
+export const keysLua = `
+local function sessionKeyOf(base, id)
+  return base .. '{' .. id .. '}'
+end
+
+local function referenceKeyOf(base, field, value)
+  return base .. field .. ':{' .. value .. '}'
+end
+`

@@ -100,6 +100,19 @@ const eachLimited = async (items, limit, f) => {
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
 }
 
+/**
+ * A key of the v3.0.0 layout: the session hash `${prefix}:{${id}}` or the reference set
+ * `${prefix}:${field}:{${value}}`; `undefined` for any other key under the prefix.
+ * @returns {{ id: string, field?: undefined, value?: undefined } | { id?: undefined, field: string, value: string } | undefined}
+ */
+export const parseKey = (/** @type {string} */ key, /** @type {string} */ prefix, /** @type {ReadonlyArray<string>} */ references) => {
+  const rest = key.slice(prefix.length + 1)
+  if (!rest.endsWith("}")) return undefined
+  if (rest.startsWith("{")) return { id: rest.slice(1, -1) }
+  const field = references.find((f) => rest.startsWith(`${f}:{`))
+  return field === undefined ? undefined : { field, value: rest.slice(field.length + 2, -1) }
+}
+
 /** EXEC's replies; a command that failed (WRONGTYPE on a key of an unexpected type, say) yields its Error. */
 const execAll = async (multi) => {
   const replies = await multi.exec()
@@ -138,13 +151,13 @@ export const checkInvariants = async ({ client, prefix, references = REFERENCES 
   /** @type {Array<string>} */
   const sessionIds = []
   for (const key of keys) {
-    const rest = key.slice(prefix.length + 1)
-    const field = references.find((f) => rest.startsWith(`${f}:`))
-    if (field !== undefined) sets.push({ key, field, value: rest.slice(field.length + 1) })
-    else sessionIds.push(rest)
+    const parsed = parseKey(key, prefix, references)
+    if (parsed === undefined) violate("unexpected-key", key, "neither `prefix:{id}` nor `prefix:field:{value}`")
+    else if (parsed.id !== undefined) sessionIds.push(parsed.id)
+    else sets.push({ key, field: parsed.field, value: parsed.value })
   }
-  const hashKey = (id) => `${prefix}:${id}`
-  const setKey = (field, value) => `${prefix}:${field}:${value}`
+  const hashKey = (id) => `${prefix}:{${id}}`
+  const setKey = (field, value) => `${prefix}:${field}:{${value}}`
 
   // --- Reference sets: type, TTL, and every member.
   let memberships = 0
@@ -270,9 +283,8 @@ export const checkInvariants = async ({ client, prefix, references = REFERENCES 
 export const converge = async ({ client, prefix, store, references = REFERENCES }) => {
   const sets = []
   for (const key of await scanPrefix(client, prefix)) {
-    const rest = key.slice(prefix.length + 1)
-    const field = references.find((f) => rest.startsWith(`${f}:`))
-    if (field !== undefined) sets.push([field, rest.slice(field.length + 1)])
+    const parsed = parseKey(key, prefix, references)
+    if (parsed?.field !== undefined) sets.push([parsed.field, parsed.value])
   }
   await eachLimited(sets, 8, ([field, value]) => store.listByReference(field, value))
   return sets.length

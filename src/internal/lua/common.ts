@@ -1,9 +1,11 @@
-// Lua shared by the scripts. Reference-set keys are derived from KEYS[base]
-// (`${prefix}:`) because a referenced value is only known once the script has read
-// the hash, atomically. Values and ids never reach Lua code as code: they are ARGV.
+// Lua shared by the standalone scripts. Reference-set keys are derived from KEYS[base]
+// (`${prefix}:`, see internal/keys.ts) because a referenced value is only known once the
+// script has read the hash, atomically. Values and ids never reach Lua code as code: they are ARGV.
+import { keysLua } from "../keys.js"
 import { inBatchesLua } from "./inBatches.js"
 
 export const commonLua =
+  keysLua +
   inBatchesLua +
   `
 local function addReference(key, id, ttl)
@@ -21,7 +23,7 @@ local function refreshReferences(base, hash, id, fields, ttl)
   if #fields == 0 then return end
   local values = redis.call('HMGET', hash, unpack(fields))
   for i, field in ipairs(fields) do
-    if values[i] then addReference(base .. field .. ':' .. values[i], id, ttl) end
+    if values[i] then addReference(referenceKeyOf(base, field, values[i]), id, ttl) end
   end
 end
 
@@ -29,7 +31,7 @@ local function removeReferences(base, hash, id, fields)
   if #fields == 0 then return end
   local values = redis.call('HMGET', hash, unpack(fields))
   for i, field in ipairs(fields) do
-    if values[i] then redis.call('SREM', base .. field .. ':' .. values[i], id) end
+    if values[i] then redis.call('SREM', referenceKeyOf(base, field, values[i]), id) end
   end
 end
 

@@ -20,7 +20,7 @@ local refs = readList(5, nrefs)
 local live, deleted = {}, 0
 for i = 5 + nrefs, #ARGV do
   local id = ARGV[i]
-  local hash = base .. id
+  local hash = sessionKeyOf(base, id)
   if redis.call('HGET', hash, field) == value then
     if mode == 'delete' then
       removeReferences(base, hash, id, refs)

@@ -23,7 +23,7 @@ for i = first, #ARGV, 2 do
   local field, value = ARGV[i], ARGV[i + 1]
   if isRef[field] then
     local old = redis.call('HGET', hash, field)
-    if old and old ~= value then redis.call('SREM', base .. field .. ':' .. old, id) end
+    if old and old ~= value then redis.call('SREM', referenceKeyOf(base, field, old), id) end
   end
 end
 inBatches('HSET', hash, first, {'id', id})

@@ -22,7 +22,7 @@ for i = first, #ARGV do
   local field = ARGV[i]
   if isRef[field] then
     local old = redis.call('HGET', hash, field)
-    if old then redis.call('SREM', base .. field .. ':' .. old, id) end
+    if old then redis.call('SREM', referenceKeyOf(base, field, old), id) end
   end
 end
 inBatches('HDEL', hash, first)
