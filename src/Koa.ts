@@ -453,8 +453,8 @@ class PromiseSession implements KoaSession {
     return this.run(this.state.createCSRFToken(session))
   }
   verifyCSRFToken(sessionOrToken: unknown, token?: unknown): Promise<boolean> {
-    // v3: verifyCSRFToken(token) or verifyCSRFToken(session, token).
-    if (arguments.length < 2) return this.run(this.state.verifyCSRFToken(undefined, sessionOrToken))
+    // v3: verifyCSRFToken(token) or verifyCSRFToken(session, token); a string first is the token.
+    if (typeof sessionOrToken === "string" || arguments.length < 2) return this.run(this.state.verifyCSRFToken(undefined, sessionOrToken))
     const session = typeof sessionOrToken === "object" && sessionOrToken !== null ? (sessionOrToken as Record<string, string>) : undefined
     return this.run(this.state.verifyCSRFToken(session, token))
   }

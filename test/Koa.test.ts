@@ -428,6 +428,18 @@ describe("CSRF", () => {
     expect((await b.json("/submit", post({ token: otherForm.body.token }))).body).toEqual({ valid: false })
   })
 
+  it("verifyCSRFToken(token, undefined) takes a string first argument as the token, as v3 did", async () => {
+    const t = await makeApp({
+      "/token": (ctx) => ctx.session.createCSRFToken(),
+      // A wrapper that always passes two arguments.
+      "/verify": async (ctx) => ({ valid: await ctx.session.verifyCSRFToken(String(ctx.query["t"]), undefined) })
+    })
+    const b = t.browser()
+    const token = (await b.request("/token").then((r) => r.text())).trim()
+    expect((await b.json(`/verify?t=${encodeURIComponent(token)}`)).body).toEqual({ valid: true })
+    expect((await b.json(`/verify?t=${encodeURIComponent(`${token}x`)}`)).body).toEqual({ valid: false })
+  })
+
   it("a session without a secret verifies nothing and throws nothing", async () => {
     const t = await makeApp({ "/verify": async (ctx) => ({ valid: await ctx.session.verifyCSRFToken("abc-def") }) })
     const b = t.browser()

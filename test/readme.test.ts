@@ -1,5 +1,7 @@
 // The README's examples are these files, verbatim, and here they run against a real Redis.
+import { once } from "node:events"
 import { readFileSync } from "node:fs"
+import type { Server } from "node:http"
 import type { AddressInfo } from "node:net"
 import { Effect } from "effect"
 import { describe, expect, inject, it } from "vitest"
@@ -8,38 +10,71 @@ import { Browser } from "./koaUtils.js"
 const root = new URL("..", import.meta.url)
 const readme = readFileSync(new URL("README.md", root), "utf8")
 const example = (name: string) => readFileSync(new URL(`examples/${name}`, root), "utf8").trimEnd()
+const EXAMPLES = ["quickstart.mjs", "revoke-job.mjs", "effect-in-koa.mjs"]
+
+const urlOf = async (server: Server) => {
+  if (!server.listening) await once(server, "listening")
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+}
 
 describe("README", () => {
-  it("shows the example files verbatim", () => {
-    for (const name of ["quickstart.mjs", "revoke-job.ts"]) expect(readme, name).toContain(example(name))
+  it("shows the example files verbatim, and lists each with how to run it", () => {
+    for (const name of EXAMPLES) {
+      expect(readme, name).toContain(example(name))
+      expect(readme, name).toContain(`node examples/${name}`)
+    }
   })
 
   it("the Koa quick start and the Effect revoke job work as shown", async () => {
     process.env["REDIS_URL"] = inject("redisUrl")
     process.env["PORT"] = "0"
     const quickstart = await import("../examples/quickstart.mjs")
-    const { main } = await import("../examples/revoke-job.js")
+    const { main } = await import("../examples/revoke-job.mjs")
     try {
-      const { port } = quickstart.server.address() as AddressInfo
-      const ann = new Browser(`http://127.0.0.1:${port}`)
-      const bob = new Browser(`http://127.0.0.1:${port}`)
-      expect(await (await ann.request("/")).json()).toEqual({})
+      const url = await urlOf(quickstart.server)
+      const [ann, bob] = [new Browser(url), new Browser(url)]
+      expect(await (await ann.request("/")).json()).toEqual({ user_id: null })
       expect(ann.jar.size).toBe(0)
-      for (const b of [ann, bob]) expect(await (await b.request("/login")).json()).toMatchObject({ user_id: "1" })
+      for (const b of [ann, bob]) {
+        const body = await (await b.request("/login")).json()
+        // The id (a bearer credential) and the CSRF secret are never echoed.
+        expect(body).toEqual({ user_id: "1" })
+        expect(JSON.stringify(body)).not.toContain(b.sessionId!)
+      }
       expect(await quickstart.signOutEverywhere(1)).toBe(2)
-      expect(await (await ann.request("/")).json()).toEqual({})
+      expect(await (await ann.request("/")).json()).toEqual({ user_id: null })
 
       await ann.request("/login")
       await bob.request("/login")
       expect(await Effect.runPromise(main(1))).toBe(2)
-      expect(await (await bob.request("/")).json()).toEqual({})
+      expect(await (await bob.request("/")).json()).toEqual({ user_id: null })
       await bob.request("/login")
       await bob.request("/logout")
       expect(bob.jar.get("session-id")).toBeUndefined()
     } finally {
       await new Promise((resolve) => quickstart.server.close(resolve))
-      await quickstart.Session.close()
+      await quickstart.SessionMiddleware.close()
       await quickstart.client.quit()
+    }
+  })
+
+  it("the Effect-in-Koa example: login, current user, sign out everywhere", async () => {
+    process.env["REDIS_URL"] = inject("redisUrl")
+    process.env["PORT"] = "0"
+    const app = await import("../examples/effect-in-koa.mjs")
+    try {
+      const url = await urlOf(app.server)
+      const [phone, laptop] = [new Browser(url), new Browser(url)]
+      expect(await (await phone.request("/")).json()).toEqual({ user_id: null })
+      expect(phone.jar.size).toBe(0)
+      for (const b of [phone, laptop]) expect(await (await b.request("/login")).json()).toEqual({ user_id: "1" })
+      expect(await (await laptop.request("/")).json()).toEqual({ user_id: "1" })
+      expect(await (await phone.request("/logout-everywhere")).json()).toEqual({ revoked: 2 })
+      expect(await (await laptop.request("/")).json()).toEqual({ user_id: null })
+    } finally {
+      await new Promise((resolve) => app.server.close(resolve))
+      await app.SessionMiddleware.close()
+      await app.client.quit()
     }
   })
 })

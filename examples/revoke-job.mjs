@@ -1,8 +1,11 @@
+// @ts-check
+// A backend job: revoke every session of a user, e.g. after a password reset.
+//   node examples/revoke-job.mjs 42
+import { fileURLToPath } from "node:url"
 import { Effect, Layer } from "effect"
 import { RedisClient, SessionStore } from "koa-redis-session-sets"
 
-// A backend job: revoke every session of a user, e.g. after a password reset.
-export const revokeUser = (userId: number) =>
+export const revokeUser = (/** @type {number} */ userId) =>
   Effect.gen(function* () {
     const store = yield* SessionStore
     const revoked = yield* store.deleteByReference("user_id", userId)
@@ -16,6 +19,10 @@ export const StoreLive = SessionStore.layer({ namespace: "myapp", references: ["
 )
 
 // The layer connects on start and quits Redis when the program ends.
-export const main = (userId: number) => revokeUser(userId).pipe(Effect.provide(StoreLive))
+export const main = (/** @type {number} */ userId) => revokeUser(userId).pipe(Effect.provide(StoreLive))
 
-// Effect.runPromise(main(1))
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const userId = Number(process.argv[2])
+  if (!Number.isInteger(userId)) throw new Error("usage: node examples/revoke-job.mjs <user id>")
+  await Effect.runPromise(main(userId))
+}
