@@ -362,17 +362,32 @@ class KoaCookie implements SessionCookie {
     private readonly settings: CookieSettings
   ) {}
 
+  // The options `cookies` itself passes for the `.sig` it re-signs or clears on a read.
+  private static readonly resigned = Object.freeze({ signed: false })
+  private static readonly cleared = Object.freeze({ path: "/", signed: false })
+
+  // What v3's `cookies.get(key, { signed: true })` does, Set-Cookie headers included,
+  // with remembered signatures.
   read(): string | undefined {
     const { app, key, signed, signatures } = this.settings
     const cookies = this.ctx.cookies
     const value = cookies.get(key)
     if (!signed || value === undefined) return value
-    const signature = cookies.get(`${key}.sig`)
-    if (signature === undefined) return undefined
-    const valid = signatures.verify(app.keys, `${key}=${value}`, signature)
-    // Keys CookieSignatures does not handle (a Keygrip with another algorithm) go the `cookies` way.
-    if (valid === undefined) return cookies.get(key, { signed: true })
-    return valid ? value : undefined
+    const sigName = `${key}.sig`
+    const signature = cookies.get(sigName)
+    if (!signature) return undefined
+    const data = `${key}=${value}`
+    const index = signatures.index(app.keys, data, signature)
+    // Keys CookieSignatures does not handle (a Keygrip instance) go the `cookies` way.
+    if (index === undefined) return cookies.get(key, { signed: true })
+    if (index < 0) {
+      cookies.set(sigName, null, KoaCookie.cleared)
+      return undefined
+    }
+    // Signed with an older key: re-signed with the current one, so the old key can retire.
+    // Like `cookies`, without an expiry: a browser-session `.sig` until the next write.
+    if (index > 0) cookies.set(sigName, signatures.sign(app.keys, data)!, KoaCookie.resigned)
+    return value
   }
 
   write(id: string, maxAge: number): void {
