@@ -17,11 +17,12 @@ import * as Csrf from "./Csrf.js"
 import { quit, RedisClient } from "./RedisClient.js"
 import type { RedisClientService } from "./RedisClient.js"
 import * as Step from "./internal/step.js"
+import { checkFactoryOptions } from "./internal/options.js"
 import { CookieSignatures } from "./internal/signature.js"
 import { Session, SessionState } from "./Session.js"
 import type { SessionCookie, SessionService } from "./Session.js"
 import { SessionConfigError } from "./SessionError.js"
-import { SessionStore, unsafeMake } from "./SessionStore.js"
+import { makeWith, resolveOptionValues, SessionStore } from "./SessionStore.js"
 import type { MaxAgeInput, SessionData, SessionStoreOptions, SessionStoreService, SessionValue } from "./SessionStore.js"
 
 /**
@@ -53,31 +54,46 @@ export interface KoaContextLike {
 /**
  * Options of the factory: the store's, the connection's, the cookie's and CSRF's.
  *
+ * The factory checks them all before it creates anything and throws a
+ * `SessionConfigError` naming the first bad one: unknown names (with a did-you-mean),
+ * wrong types, values the `cookies` package would reject on the first write, and the
+ * store's rules (see {@link SessionStoreOptions}). v3's cookie pass-through options
+ * `priority` and `partitioned` reach the cookie; `expires`, `maxage` and `secureProxy`
+ * are refused with the reason (use `maxAge`, `maxAge` and `secure`).
+ *
  * @since 4.0.0
  * @category models
  */
 export interface KoaRedisSessionSetsOptions extends SessionStoreOptions, Csrf.CsrfOptions {
-  /** An ioredis `Redis` or `Cluster` the app owns. The library never quits it. */
+  /** An ioredis `Redis` or `Cluster` the app owns. The library never quits it. Not together with `redis`. */
   readonly client?: Redis | Cluster | undefined
-  /** Without `client`: a URL or ioredis options for a connection the library owns (quit by `close()`). */
+  /**
+   * Without `client`: a `redis://` or `rediss://` URL, or ioredis options (`{ host, port }`,
+   * `{ path }` for a socket), for a connection the library owns (quit by `close()`).
+   */
   readonly redis?: string | Omit<RedisOptions, "replyMapping"> | undefined
-  /** Longest a Redis operation may take before the request fails with 503. Default 2 seconds. */
+  /** Longest a Redis operation may take before the request fails with 503: a positive duration. Default 2 seconds. */
   readonly timeout?: Duration.DurationInput | undefined
-  /** Cookie name. Default `"session-id"`. */
+  /** Cookie name: a non-empty string without `;`, `=` or control characters. Default `"session-id"`. */
   readonly key?: string | undefined
-  /** Sign the cookie with `app.keys`. Default `true`; the factory throws when `app.keys` is missing. */
+  /** Sign the cookie with `app.keys`. Default `true`; the factory throws when `app.keys` is missing or empty. */
   readonly signed?: boolean | undefined
   /** Default `true`. */
   readonly httpOnly?: boolean | undefined
-  /** Default `"lax"`. */
+  /** `"strict"`, `"lax"` or `"none"` (any case), `true` (strict) or `false` (no attribute). Default `"lax"`. */
   readonly sameSite?: "lax" | "strict" | "none" | boolean | undefined
   /** Default: the `cookies` package's (true on HTTPS requests). */
   readonly secure?: boolean | undefined
+  /** Cookie domain, checked as the `cookies` package does. Default: none (the request's host). */
   readonly domain?: string | undefined
   /** Default `"/"`. */
   readonly path?: string | undefined
   /** Default `true`. */
   readonly overwrite?: boolean | undefined
+  /** The cookie's `Priority` attribute (v3 passed it through to `cookies`). Default: none. */
+  readonly priority?: "low" | "medium" | "high" | undefined
+  /** The cookie's `Partitioned` attribute (CHIPS; browsers want `secure` with it). Default `false`. */
+  readonly partitioned?: boolean | undefined
 }
 
 /**
@@ -195,29 +211,31 @@ const COOKIE_DEFAULTS = { key: "session-id", signed: true, httpOnly: true, sameS
  * @category constructors
  */
 export function koaRedisSessionSets(app: KoaAppLike, options: KoaRedisSessionSetsOptions = {}): SessionMiddleware {
-  const key = options.key ?? COOKIE_DEFAULTS.key
-  const signed = options.signed ?? COOKIE_DEFAULTS.signed
-  if (typeof key !== "string" || key === "") throw new SessionConfigError({ option: "key", reason: "must be a non-empty string" })
-  if (signed && !(Array.isArray(app.keys) || (typeof app.keys === "object" && app.keys !== null))) {
-    throw new SessionConfigError({
-      option: "signed",
-      reason: "signed cookies need app.keys (set app.keys = ['a secret']) or pass signed: false"
-    })
-  }
+  // Every option is checked before anything is created (a connection included): the
+  // names and the factory's own values here, the store's values by resolveOptionValues.
+  const checked = checkFactoryOptions(app, options)
+  if (checked instanceof SessionConfigError) throw checked
+  const storeOptions = resolveOptionValues(options)
+  if (storeOptions instanceof SessionConfigError) throw storeOptions
+  const key = checked.key ?? COOKIE_DEFAULTS.key
+  const signed = checked.signed ?? COOKIE_DEFAULTS.signed
   const cookieOptions: Record<string, unknown> = {
     signed,
-    httpOnly: options.httpOnly ?? COOKIE_DEFAULTS.httpOnly,
-    sameSite: options.sameSite ?? COOKIE_DEFAULTS.sameSite,
-    overwrite: options.overwrite ?? COOKIE_DEFAULTS.overwrite,
-    path: options.path ?? COOKIE_DEFAULTS.path
+    httpOnly: checked.httpOnly ?? COOKIE_DEFAULTS.httpOnly,
+    sameSite: checked.sameSite ?? COOKIE_DEFAULTS.sameSite,
+    overwrite: checked.overwrite ?? COOKIE_DEFAULTS.overwrite,
+    path: checked.path ?? COOKIE_DEFAULTS.path
   }
-  if (options.secure !== undefined) cookieOptions["secure"] = options.secure
-  if (options.domain !== undefined) cookieOptions["domain"] = options.domain
+  if (checked.secure !== undefined) cookieOptions["secure"] = checked.secure
+  if (checked.domain !== undefined) cookieOptions["domain"] = checked.domain
+  // v3 passed every option to `ctx.cookies.set`: these two reach the cookie as they did.
+  if (checked.priority !== undefined) cookieOptions["priority"] = checked.priority
+  if (checked.partitioned !== undefined) cookieOptions["partitioned"] = checked.partitioned
 
   const owned = options.client === undefined
   const client = options.client ?? createOwnedClient(options.redis)
   const redis: RedisClientService = RedisClient.unsafeFromClient(client, { timeout: options.timeout })
-  const store = unsafeMake(redis, options)
+  const store = makeWith(redis, storeOptions)
   const cookieSettings = new CookieSettings(app, key, signed, cookieOptions, store.maxAgeMillis)
   const csrf = Csrf.make(options)
   const context = Context.make(RedisClient, redis).pipe(Context.add(SessionStore, store))

@@ -10,6 +10,7 @@ import type { MaxAgeInput } from "./internal/duration.js"
 import { toMillis } from "./internal/duration.js"
 import { makeClusterStore } from "./internal/clusterStore.js"
 import { keyBase, referenceKey, resolvePrefix, sessionKey } from "./internal/keys.js"
+import { checkLimitNames, checkMaxAgeOption, checkStoreOptionNames, referenceFieldRule } from "./internal/options.js"
 import { deleteSession } from "./internal/lua/deleteSession.js"
 import { referenceBatch } from "./internal/lua/referenceBatch.js"
 import { regenerateSession } from "./internal/lua/regenerateSession.js"
@@ -56,21 +57,40 @@ export type SessionData = Record<string, string>
 /**
  * Behaviour of the store. Every option is v3-compatible.
  *
+ * Options are checked when the store is built (`make`/`layer` fail, the Koa factory
+ * throws, with a `SessionConfigError` naming the option): unknown names are refused
+ * with a did-you-mean (`unknown option \`referenecs\`; did you mean \`references\`?`),
+ * and so are values of the wrong type. An `undefined` value counts as absent.
+ *
  * @since 4.0.0
  * @category models
  */
 export interface SessionStoreOptions {
-  /** Key prefix. Keys are `${prefix}:${id}` and `${prefix}:${field}:${value}`. */
+  /** Key prefix. Keys are `<prefix>:{<id>}` (the hash) and `<prefix>:<field>:{<value>}` (a reference set). */
   readonly prefix?: string | undefined
   /** When no `prefix` is given, the prefix becomes `koa-redis-session-sets:${namespace}`. */
   readonly namespace?: string | undefined
-  /** Fields to cross-reference: v3's object form `{ user_id: {} }` or `["user_id"]`. */
+  /**
+   * Fields to cross-reference: v3's object form `{ user_id: {} }` or `["user_id"]`.
+   * Names may not contain `:`, `{` or `}`: sets are keyed `<prefix>:<field>:{<value>}`, so
+   * `["a", "a:{b"]` would make `("a", "b:{c")` and `("a:{b", "c")` share a key. Nor may
+   * they be `id`, empty, or hold control characters.
+   */
   readonly references?: ReadonlyArray<string> | Readonly<Record<string, unknown>> | undefined
-  /** Session lifetime: milliseconds, an `ms`-style string (`"28 days"`, `"2h"`), or a `Duration`. Default 28 days. */
+  /**
+   * Session lifetime: milliseconds, an `ms`-style string (`"28 days"`, `"2h"`, `"1 month"`),
+   * or a `Duration`; 1 ms to 1000 years. Default 28 days (also for `null`). `0` and `""`
+   * are refused here, because v3 read them as the 28-day default (omit the option for
+   * that), and so are negative numbers, `NaN` and strings that do not parse (v3 fell back
+   * to 28 days). A per-call `maxAge` (`set(values, 0)`) keeps v3's meaning: falsy is the default.
+   */
   readonly maxAge?: MaxAgeInput | undefined
   /** Random bytes in a new session id (base64url-encoded). 12 to 96, default 18. */
   readonly byteLength?: number | undefined
-  /** Input size limits. Defaults: 1000 fields per call, 256-character field names, 64 KiB values. */
+  /**
+   * Input size limits. Defaults: 1000 fields per call (`maxFields`), 256-character field
+   * names (`maxFieldLength`), 64 KiB values (`maxValueBytes`). Other names are refused.
+   */
   readonly limits?: Partial<Limits> | undefined
 }
 
@@ -203,11 +223,31 @@ interface ResolvedOptions {
 
 const configError = (option: string, reason: string) => new SessionConfigError({ option, reason })
 
-/** Validates options into their resolved form. Pure: the factory calls it synchronously. */
+/**
+ * Validates options into their resolved form. Pure: the factory calls it synchronously.
+ * Refuses unknown names (with a did-you-mean), referenced field names that would share
+ * a key, and a `maxAge` option that is not a positive duration (0 and `""` included).
+ */
 export const resolveOptions = (options: SessionStoreOptions = {}): ResolvedOptions | SessionConfigError => {
+  if (typeof options !== "object" || options === null || Array.isArray(options)) return configError("options", "must be an object")
+  return checkStoreOptionNames(options) ?? resolveOptionValues(options)
+}
+
+/**
+ * {@link resolveOptions} without the check of option names, for the Koa factory: it
+ * checks the names against its own list (the store's and its own) before it calls this.
+ */
+export const resolveOptionValues = (options: SessionStoreOptions): ResolvedOptions | SessionConfigError => {
   if (options.prefix !== undefined && typeof options.prefix !== "string") return configError("prefix", "must be a string")
   if (options.namespace !== undefined && typeof options.namespace !== "string") return configError("namespace", "must be a string")
-  const limits: Limits = { ...DEFAULT_LIMITS, ...options.limits }
+  if (options.limits !== undefined) {
+    if (typeof options.limits !== "object" || options.limits === null || Array.isArray(options.limits)) {
+      return configError("limits", "must be an object such as { maxFields: 1000 }")
+    }
+    const unknown = checkLimitNames(options.limits)
+    if (unknown !== undefined) return unknown
+  }
+  const limits: Limits = { ...DEFAULT_LIMITS, ...withoutUndefined(options.limits ?? {}) }
   for (const [name, value] of Object.entries(limits)) {
     if (!Number.isInteger(value) || value < 1) return configError(`limits.${name}`, "must be a positive integer")
   }
@@ -222,15 +262,14 @@ export const resolveOptions = (options: SessionStoreOptions = {}): ResolvedOptio
     const bad = checkFieldName(field, limits)
     if (bad !== undefined) return configError("references", bad.reason)
     if (field === ID_FIELD) return configError("references", "the id field cannot be referenced")
+    const reserved = referenceFieldRule(field)
+    if (reserved !== undefined) return configError("references", reserved)
   }
 
-  let maxAgeMillis = DEFAULT_MAX_AGE
-  // v3: a falsy maxAge meant the default.
-  if (options.maxAge !== undefined && options.maxAge !== null && options.maxAge !== 0 && options.maxAge !== "") {
-    const millis = toMillis(options.maxAge)
-    if (millis === undefined) return configError("maxAge", `expected a positive duration, got ${JSON.stringify(String(options.maxAge))}`)
-    maxAgeMillis = millis
-  }
+  // Unlike a per-call maxAge, where v3's "falsy means the default" still holds.
+  const maxAge = checkMaxAgeOption(options.maxAge)
+  if (maxAge instanceof SessionConfigError) return maxAge
+  const maxAgeMillis = maxAge ?? DEFAULT_MAX_AGE
 
   const byteLength = options.byteLength ?? 18
   if (!Number.isInteger(byteLength) || byteLength < 12 || byteLength > 96) {
@@ -238,6 +277,10 @@ export const resolveOptions = (options: SessionStoreOptions = {}): ResolvedOptio
   }
   return { prefix: resolvePrefix(options), references: Array.from(new Set(references)), maxAgeMillis, byteLength, limits }
 }
+
+// `{ maxFields: undefined }` means the default, as an absent key does.
+const withoutUndefined = <A extends object>(record: A): Partial<A> =>
+  Object.fromEntries(Object.entries(record).filter(([, value]) => value !== undefined)) as Partial<A>
 
 /** The TTL a call's `maxAge` stands for: the default when absent (v3: any falsy value), else a positive duration. */
 export const ttlOf = (maxAge: MaxAgeInput | null | undefined, defaultMillis: number): number | InvalidSessionData => {
@@ -271,7 +314,8 @@ export const unsafeMake = (redis: RedisClientService, options: SessionStoreOptio
   return makeWith(redis, resolved)
 }
 
-const makeWith = (redis: RedisClientService, options: ResolvedOptions): SessionStoreService => {
+/** Builds the store from options already resolved (the Koa factory resolves them before it connects). */
+export const makeWith = (redis: RedisClientService, options: ResolvedOptions): SessionStoreService => {
   const { prefix, references, maxAgeMillis, byteLength, limits } = options
   const base = keyBase(prefix)
   const isReference = new Set(references)

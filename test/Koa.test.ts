@@ -431,8 +431,11 @@ describe("CSRF", () => {
   it("verifyCSRFToken(token, undefined) takes a string first argument as the token, as v3 did", async () => {
     const t = await makeApp({
       "/token": (ctx) => ctx.session.createCSRFToken(),
-      // A wrapper that always passes two arguments.
-      "/verify": async (ctx) => ({ valid: await ctx.session.verifyCSRFToken(String(ctx.query["t"]), undefined) })
+      // A JavaScript wrapper that always passes two arguments.
+      "/verify": async (ctx) => {
+        const verify = ctx.session.verifyCSRFToken.bind(ctx.session) as (a: unknown, b: unknown) => Promise<boolean>
+        return { valid: await verify(String(ctx.query["t"]), undefined) }
+      }
     })
     const b = t.browser()
     const token = (await b.request("/token").then((r) => r.text())).trim()
