@@ -136,7 +136,10 @@ export interface PromiseStore {
   readonly client: Redis | Cluster
   readonly prefix: string
   readonly references: ReadonlyArray<string>
+  /** The default session lifetime, in milliseconds. */
   readonly maxAge: number
+  /** Random bytes in a new session id. */
+  readonly byteLength: number
   createSessionId(): string
   getSessionKey(id: string): string
   getReferenceKey(field: string, value: SessionValue): string
@@ -160,6 +163,21 @@ export interface PromiseStore {
 export type RequestServices = Session | SessionStore | RedisClient
 
 /**
+ * The options the factory fills in on `SessionMiddleware.options`, as v3 did.
+ *
+ * @since 4.0.0
+ * @category models
+ */
+export interface ResolvedFactoryOptions {
+  readonly key: string
+  readonly signed: boolean
+  readonly httpOnly: boolean
+  readonly overwrite: boolean
+  /** Milliseconds. */
+  readonly maxAge: number
+}
+
+/**
  * What the factory returns: a Koa middleware with v3's properties.
  *
  * @since 4.0.0
@@ -169,7 +187,11 @@ export interface SessionMiddleware {
   (ctx: KoaContextLike, next: () => Promise<unknown>): Promise<unknown>
   readonly store: PromiseStore
   readonly tokens: Csrf.Csrf["tokens"]
-  readonly options: Readonly<KoaRedisSessionSetsOptions> & { readonly key: string }
+  /**
+   * The options given to the factory, filled in as v3 did: `key`, `signed`, `httpOnly`,
+   * `overwrite` with their resolved values, and `maxAge` in milliseconds.
+   */
+  readonly options: Readonly<KoaRedisSessionSetsOptions> & ResolvedFactoryOptions
   /** A `ctx.session` for any context (the middleware does exactly this). */
   createSession(ctx: KoaContextLike): KoaSession
   getReferenceKey(field: string, value: SessionValue): string
@@ -291,6 +313,7 @@ export function koaRedisSessionSets(app: KoaAppLike, options: KoaRedisSessionSet
     prefix: store.prefix,
     references: store.references,
     maxAge: store.maxAgeMillis,
+    byteLength: store.byteLength,
     createSessionId: () => Effect.runSync(store.createSessionId),
     getSessionKey: (id) => store.getSessionKey(id),
     getReferenceKey: (field, value) => store.getReferenceKey(field, value),
@@ -307,7 +330,14 @@ export function koaRedisSessionSets(app: KoaAppLike, options: KoaRedisSessionSet
   return Object.assign(middleware, {
     store: promiseStore,
     tokens: csrf.tokens,
-    options: Object.assign(options, { key }) as KoaRedisSessionSetsOptions & { readonly key: string },
+    // v3 wrote these into the options object it was given, and apps read them back.
+    options: Object.assign(options, {
+      key,
+      signed,
+      httpOnly: cookieOptions["httpOnly"] as boolean,
+      overwrite: cookieOptions["overwrite"] as boolean,
+      maxAge: store.maxAgeMillis
+    }) as KoaRedisSessionSetsOptions & ResolvedFactoryOptions,
     createSession,
     getReferenceKey: (field: string, value: SessionValue) => store.getReferenceKey(field, value),
     run: <A, E>(ctx: KoaContextLike, effect: Effect.Effect<A, E, RequestServices>): Promise<A> =>

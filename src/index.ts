@@ -20,6 +20,7 @@ export type {
   KoaSession,
   PromiseStore,
   RequestServices,
+  ResolvedFactoryOptions,
   SessionMiddleware
 } from "./Koa.js"
 export { RedisClient, RedisTimeoutError } from "./RedisClient.js"

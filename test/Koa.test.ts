@@ -516,6 +516,21 @@ describe("Redis down", () => {
 })
 
 describe("factory options", () => {
+  it("SessionMiddleware.options is the object given, filled in as v3 did (maxAge in ms), and store.byteLength is v3's", async () => {
+    const given: KoaRedisSessionSetsOptions = { client, prefix: uniquePrefix("koa"), maxAge: "2h", httpOnly: false, byteLength: 20 }
+    const app = new Koa()
+    app.keys = ["k"]
+    const mw = koaRedisSessionSets(app, given)
+    try {
+      expect(mw.options).toBe(given)
+      expect(mw.options).toMatchObject({ key: "session-id", signed: true, httpOnly: false, overwrite: true, maxAge: 7_200_000 })
+      expect(mw.store.maxAge).toBe(7_200_000)
+      expect(mw.store.byteLength).toBe(20)
+    } finally {
+      await mw.close()
+    }
+  })
+
   it("namespace, byteLength and maxAge reach the keys, ids, TTLs and cookies", async () => {
     const namespace = `ns${Math.random().toString(36).slice(2, 8)}`
     const t = await makeApp({ "/set": (ctx) => ctx.session.set({ user_id: 11 }) }, { prefix: undefined, namespace, byteLength: 32, maxAge: "2h" })
