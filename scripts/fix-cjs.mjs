@@ -1,7 +1,26 @@
-// tsup's CommonJS output exposes the default export as `require(pkg).default`.
-// v3 apps call `require('koa-redis-session-sets')(app, options)`, so the CJS entry
-// must *be* the factory, with the named exports as its properties.
+// Post-build fixes of tsup's output.
+//
+// 1. tsup's CommonJS output exposes the default export as `require(pkg).default`.
+//    v3 apps call `require('koa-redis-session-sets')(app, options)`, so the CJS entry
+//    must *be* the factory, with the named exports as its properties.
+// 2. Both .d.ts files end with `declare module "koa" { interface DefaultContext { session: KoaSession } }`,
+//    so that with @types/koa installed `ctx.session` is a KoaSession. But Koa's types are optional
+//    (koa is an optional peer, @types/koa no dependency). Where "koa" resolves to nothing, TypeScript
+//    drops an augmentation in a .d.ts silently; where it resolves to the untyped JavaScript package
+//    (koa installed, @types/koa not), a consumer with `skipLibCheck: false` gets TS2665 "Invalid
+//    module name in augmentation". A `// @ts-ignore` on the line before silences exactly that
+//    error; with @types/koa the augmentation still applies. test/package.test.ts checks both.
 import { readFileSync, writeFileSync } from "node:fs"
+
+const ignoreMarker = "// @ts-ignore -- koa-redis-session-sets: @types/koa is optional (see scripts/fix-cjs.mjs)"
+for (const file of ["index.d.ts", "index.d.cts"]) {
+  const path = new URL(`../dist/${file}`, import.meta.url)
+  const text = readFileSync(path, "utf8")
+  const augmentation = /^declare module ["']koa["'] \{$/gm
+  const found = [...text.matchAll(augmentation)]
+  if (found.length !== 1) throw new Error(`fix-cjs: expected one \`declare module "koa"\` in dist/${file}, found ${found.length}`)
+  if (!text.includes(ignoreMarker)) writeFileSync(path, text.replace(augmentation, (line) => `${ignoreMarker}\n${line}`))
+}
 
 const cjsPath = new URL("../dist/index.cjs", import.meta.url)
 const marker = "// koa-redis-session-sets: require() returns the factory"

@@ -525,6 +525,9 @@ class PromiseSession implements KoaSession {
 
 export type { SessionStoreService }
 
+// With @types/koa installed, Koa's `ctx.session` is a KoaSession. @types/koa is optional for
+// users: the build (scripts/fix-cjs.mjs) puts a `// @ts-ignore` before this block in dist/*.d.ts,
+// so where koa has no types the augmentation is dropped instead of failing with TS2665.
 declare module "koa" {
   interface DefaultContext {
     /** Set by the koa-redis-session-sets middleware. */
