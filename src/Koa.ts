@@ -456,7 +456,8 @@ class KoaCookie implements SessionCookie {
 
 const createOwnedClient = (redis: KoaRedisSessionSetsOptions["redis"]): Redis => {
   const client = typeof redis === "string" ? new Redis(redis) : new Redis(redis ?? {})
-  // ioredis prints "Unhandled error event" without a listener; requests see RedisError instead.
+  // ioredis prints "Unhandled error event" without a listener (and RedisClient's own
+  // listener prints the same when it is the only one); requests see RedisError instead.
   client.on("error", () => {})
   return client
 }

@@ -84,12 +84,18 @@ export interface RedisClientService {
   readonly timeoutMillis: number
   /**
    * Runs one ioredis call. A rejection, or no answer within the timeout, fails
-   * with `RedisError` carrying `operation` and the cause.
+   * with `RedisError` carrying `operation` and the cause. While the client is known to
+   * be unable to connect (a connection attempt failed, or the connection died with a
+   * socket error, and it has not connected since), calls fail at once with the
+   * connection error as the cause instead of waiting in ioredis' offline queue, and
+   * calls already waiting fail when that is seen. Once the client connects, calls are
+   * served again.
    */
   readonly use: <A>(operation: string, f: (client: Redis | Cluster) => Promise<A>) => Effect.Effect<A, RedisError>
   /**
    * `use` without a fiber, for the Promise facade's hot path: the promise rejects
-   * with `RedisError` on a failure or after the timeout.
+   * with `RedisError` on a failure or after the timeout, and at once while the client
+   * is known to be down, as `use` does.
    */
   readonly unsafeSend: <A>(operation: string, f: (client: Redis | Cluster) => Promise<A>) => Promise<A>
   /**
@@ -141,10 +147,15 @@ const timeoutMillisOf = (
 }
 
 // A promise raced against its own timer: for the one-off connect, whose timeout differs
-// from the operations'.
-const timedPromise = <A>(operation: string, millis: number, evaluate: () => Promise<A>): Effect.Effect<A, RedisError> =>
+// from the operations'. `known()` is what the client's events said went wrong, if
+// anything: it is the better cause (ioredis' connect() only rejects with "Connection is
+// closed." when the connection was refused).
+const timedPromise = <A>(operation: string, millis: number, evaluate: () => Promise<A>, known: () => unknown): Effect.Effect<A, RedisError> =>
   Effect.async<A, RedisError>((resume) => {
-    const timer = setTimeout(() => resume(Effect.fail(new RedisError({ operation, cause: new RedisTimeoutError(millis) }))), millis)
+    const timer = setTimeout(
+      () => resume(Effect.fail(new RedisError({ operation, cause: known() ?? new RedisTimeoutError(millis) }))),
+      millis
+    )
     timer.unref()
     let promise: Promise<A>
     try {
@@ -160,16 +171,93 @@ const timedPromise = <A>(operation: string, millis: number, evaluate: () => Prom
       },
       (cause: unknown) => {
         clearTimeout(timer)
-        resume(Effect.fail(new RedisError({ operation, cause })))
+        resume(Effect.fail(new RedisError({ operation, cause: known() ?? cause })))
       }
     )
     return Effect.sync(() => clearTimeout(timer))
   })
 
+/**
+ * What one ioredis client's events say about its connection, shared by every service
+ * over that client (one set of listeners per client, however many services or Koa
+ * factories use it).
+ *
+ * The client is known to be down from the moment a connection attempt fails (or an open
+ * connection dies with a socket error) until it connects again. A fresh client's first
+ * connect, and the re-dial after an open connection closed cleanly (a restart, an idle
+ * timeout, CLIENT KILL), are not failures: calls made meanwhile wait in ioredis' offline
+ * queue as before, and fail at once if that attempt fails.
+ */
+class ConnectionState {
+  /** The connection error while the client is known to be down, else `undefined`. */
+  cause: unknown = undefined
+  // One list per timeout in use on this client: all its in-flight calls, failed at once
+  // when the connection is seen to go down.
+  private readonly lists = new Map<number, Deadlines>()
+
+  constructor(private readonly client: Redis | Cluster) {
+    client.on("error", this.onError)
+    // "connect": the socket is up (a Cluster: the slot map loaded); what fails after that
+    // is reported anew. "ready": serving.
+    client.on("connect", this.onUp)
+    client.on("ready", this.onUp)
+  }
+
+  deadlines(millis: number): Deadlines {
+    let deadlines = this.lists.get(millis)
+    if (deadlines === undefined) {
+      deadlines = new Deadlines(millis, () => new RedisTimeoutError(millis))
+      this.lists.set(millis, deadlines)
+    }
+    return deadlines
+  }
+
+  private readonly onError = (error: unknown): void => {
+    // Our listener must not silence ioredis for a client whose owner attached none: print
+    // what ioredis prints when nobody listens.
+    if (this.client.listenerCount("error") === 1) {
+      console.error("[ioredis] Unhandled error event:", error instanceof Error ? error.stack : error)
+    }
+    // While serving, only a socket error means the connection is gone (others are about
+    // one command or subscription).
+    if (this.client.status === "ready" && !isSocketError(error)) return
+    this.cause = error
+    for (const deadlines of this.lists.values()) deadlines.failAll(error)
+  }
+
+  private readonly onUp = (): void => {
+    this.cause = undefined
+  }
+}
+
+const isSocketError = (error: unknown): boolean =>
+  error instanceof Error && typeof (error as { code?: unknown }).code === "string" && typeof (error as { syscall?: unknown }).syscall === "string"
+
+const connections = new WeakMap<Redis | Cluster, ConnectionState>()
+
+const connectionOf = (client: Redis | Cluster): ConnectionState => {
+  let state = connections.get(client)
+  if (state === undefined) {
+    state = new ConnectionState(client)
+    connections.set(client, state)
+  }
+  return state
+}
+
 const makeService = (client: Redis | Cluster, timeoutMillis: number): RedisClientService => {
-  const deadlines = new Deadlines(timeoutMillis)
+  const connection = connectionOf(client)
+  const deadlines = connection.deadlines(timeoutMillis)
   const unsafeCall: RedisClientService["unsafeCall"] = (operation, f, onReply, onFailure) => {
-    const pending = deadlines.start(() => onFailure(new RedisError({ operation, cause: new RedisTimeoutError(timeoutMillis) })))
+    // Known to be down: fail now, rather than queue the call until the timeout. (The
+    // status read covers the tick between ioredis' "ready" and its event.)
+    // Failed on the next turn of the event loop, not synchronously: a caller retrying in a
+    // loop must still let ioredis reconnect.
+    const down = connection.cause
+    if (down !== undefined && client.status !== "ready") {
+      setImmediate(onFailure, new RedisError({ operation, cause: down }))
+      return
+    }
+    const pending = deadlines.start((cause) => onFailure(new RedisError({ operation, cause })))
     let promise
     try {
       promise = f(client)
@@ -246,6 +334,12 @@ export class RedisClient extends Context.Tag("koa-redis-session-sets/RedisClient
   /**
    * The service over a client the caller owns, built synchronously (throws
    * `SessionConfigError` for a bad timeout). The client is never quit.
+   *
+   * To know when the client is down, this adds `error`, `connect` and `ready`
+   * listeners to it (once per client, however many services share it; they stay for
+   * the client's life). If the `error` listener is the client's only one, it prints
+   * what ioredis prints for an unhandled error event, so the owner's logging is as
+   * before.
    */
   static readonly unsafeFromClient = (client: Redis | Cluster, options: RedisClientOptions = {}): RedisClientService =>
   {
@@ -254,7 +348,11 @@ export class RedisClient extends Context.Tag("koa-redis-session-sets/RedisClient
     return makeService(client, millis)
   }
 
-  /** A layer over a client the caller owns (ioredis `Redis` or `Cluster`). It is never quit by this library. */
+  /**
+   * A layer over a client the caller owns (ioredis `Redis` or `Cluster`). It is never
+   * quit by this library. Connection state is tracked with listeners, as for
+   * {@link RedisClient.unsafeFromClient}.
+   */
   static readonly layerFromClient = (
     client: Redis | Cluster,
     options: RedisClientOptions = {}
@@ -325,13 +423,16 @@ const makeScoped = Effect.fnUntraced(function* (config: RedisClientConfig) {
       created.on("error", (error: Error) => {
         Runtime.runFork(runtime)(Effect.logWarning("Redis connection error").pipe(Effect.annotateLogs({ error: error.message })))
       })
+      // Tracked from the first event on, so a refused first connect is known.
+      connectionOf(created)
       return created
     }),
     (client) => quit(client)
   )
 
   // A Cluster's connect() resolves once it is "ready": slots fetched, ready check passed.
-  yield* timedPromise("connect", connectMillis, () => client.connect()).pipe(
+  const connection = connectionOf(client)
+  yield* timedPromise("connect", connectMillis, () => client.connect(), () => connection.cause).pipe(
     Effect.tapError(() => Effect.sync(() => disconnect(client)))
   )
   return makeService(client, timeoutMillis)
@@ -341,6 +442,14 @@ const makeScoped = Effect.fnUntraced(function* (config: RedisClientConfig) {
 export const quit = (client: Redis | Cluster): Effect.Effect<void> =>
   Effect.async<void>((resume) => {
     if (client.status === "end") return resume(Effect.void)
+    // Nothing left to close, and "end" would never come (costing the whole QUIT_TIMEOUT,
+    // e.g. on every layer whose connect was refused): a Redis client between re-dials has
+    // no socket (disconnect() only cancels the next attempt); a Cluster disconnected with
+    // no node connected stays "disconnecting".
+    if (client instanceof Cluster ? client.status === "disconnecting" && client.nodes("all").length === 0 : client.status === "reconnecting") {
+      disconnect(client)
+      return resume(Effect.void)
+    }
     const ended = () => resume(Effect.void)
     client.once("end", ended)
     client.quit().catch(() => disconnect(client))

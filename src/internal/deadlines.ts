@@ -2,9 +2,22 @@
 // deadlines fall due in the order the calls started: a FIFO list and a single timer
 // replace a timer per call (a `setTimeout` + `clearTimeout` pair per request).
 
+// A callback that throws must not leave the calls after it unfailed: it is reported as
+// an uncaught exception, as it would be from its own timer, and the loop goes on.
+const run = (onFail: (cause: unknown) => void, cause: unknown): void => {
+  try {
+    onFail(cause)
+  } catch (error) {
+    queueMicrotask(() => {
+      throw error
+    })
+  }
+}
+
 export interface Pending {
   readonly due: number
-  readonly onTimeout: () => void
+  /** Runs once, with the timeout's cause or the one given to `failAll`. */
+  readonly onFail: (cause: unknown) => void
   settled: boolean
   next: Pending | undefined
 }
@@ -14,11 +27,15 @@ export class Deadlines {
   private tail: Pending | undefined = undefined
   private timer: ReturnType<typeof setTimeout> | undefined = undefined
 
-  constructor(readonly millis: number) {}
+  /** `timeoutCause` builds what a call that ran out of time fails with. */
+  constructor(
+    readonly millis: number,
+    private readonly timeoutCause: () => unknown = () => undefined
+  ) {}
 
-  /** Starts the clock of one call; `onTimeout` runs if it is still unsettled `millis` from now. */
-  start(onTimeout: () => void): Pending {
-    const pending: Pending = { due: performance.now() + this.millis, onTimeout, settled: false, next: undefined }
+  /** Starts the clock of one call; `onFail` runs if it is still unsettled `millis` from now. */
+  start(onFail: (cause: unknown) => void): Pending {
+    const pending: Pending = { due: performance.now() + this.millis, onFail, settled: false, next: undefined }
     // `tail` means something only while the list is non-empty (`head` set).
     if (this.head === undefined) this.head = pending
     else this.tail!.next = pending
@@ -27,7 +44,7 @@ export class Deadlines {
     return pending
   }
 
-  /** Settles a call: `false` when it had already timed out (its reply must then be ignored). */
+  /** Settles a call: `false` when it had already failed (its reply must then be ignored). */
   settle(pending: Pending): boolean {
     if (pending.settled) return false
     pending.settled = true
@@ -35,6 +52,29 @@ export class Deadlines {
     // as the number of calls in flight.
     this.dropSettled()
     return true
+  }
+
+  /**
+   * Fails every unsettled call now, each once, with `cause` (the connection is known to
+   * be down: waiting out their time would only delay the same answer). Their late
+   * replies, if any, are ignored. Calls started from an `onFail` are not affected.
+   */
+  failAll(cause: unknown): void {
+    let pending = this.head
+    this.head = undefined
+    this.tail = undefined
+    if (this.timer !== undefined) {
+      clearTimeout(this.timer)
+      this.timer = undefined
+    }
+    while (pending !== undefined) {
+      const next = pending.next
+      if (!pending.settled) {
+        pending.settled = true
+        run(pending.onFail, cause)
+      }
+      pending = next
+    }
   }
 
   private dropSettled(): void {
@@ -57,11 +97,11 @@ export class Deadlines {
       this.head = pending.next
       if (!pending.settled) {
         pending.settled = true
-        pending.onTimeout()
+        run(pending.onFail, this.timeoutCause())
       }
     }
     if (this.head === undefined) this.tail = undefined
-    // A call started from an `onTimeout` may have scheduled the timer already.
+    // A call started from an `onFail` may have scheduled the timer already.
     else if (this.timer === undefined) this.schedule(this.head.due - now)
   }
 }
