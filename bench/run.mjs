@@ -423,8 +423,8 @@ const sanityCheck = async (stack, url, cookie, admin) => {
   // Stacks on the library's key layout must also have moved the id between reference sets.
   if (stack.layout === "v3") {
     const [inNew, inOld] = await Promise.all([
-      admin.sismember(`bench:user_id:${after.user_id}`, after.id),
-      admin.sismember(`bench:user_id:${before.user_id}`, after.id)
+      admin.sismember(`bench:user_id:{${after.user_id}}`, after.id),
+      admin.sismember(`bench:user_id:{${before.user_id}}`, after.id)
     ])
     if (inNew !== 1 || inOld !== 0) throw new Error(`${stack.name}: /write did not move the id between reference sets`)
   }

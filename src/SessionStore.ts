@@ -130,9 +130,9 @@ export interface SessionStoreService {
   readonly limits: Limits
   /** A new crypto-random session id: `byteLength` bytes, base64url. */
   readonly createSessionId: Effect.Effect<string>
-  /** The Redis key of a session's hash (v3 layout). */
+  /** The Redis key of a session's hash: `${prefix}:{${id}}` (v3.0.0's layout). */
   readonly getSessionKey: (id: string) => string
-  /** The Redis key of the SET of session ids whose `field` holds `value` (v3 layout). */
+  /** The Redis key of the SET of session ids whose `field` holds `value`: `${prefix}:${field}:{${value}}` (v3.0.0's layout). */
   readonly getReferenceKey: (field: string, value: SessionValue) => string
   /**
    * The session's fields, or only `fields` (those present, plus `id`).

@@ -1,9 +1,10 @@
 // The built package, as a v3 app (require) and an ESM app (import) load it.
-import { execFileSync } from "node:child_process"
+import { execFileSync, spawn } from "node:child_process"
 import { existsSync, statSync, readdirSync } from "node:fs"
 import { join } from "node:path"
 import { beforeAll, describe, expect, it } from "vitest"
 import { inject } from "vitest"
+import { freePort } from "../scripts/redis-server.mjs"
 
 const root = join(import.meta.dirname, "..")
 const newestSource = () => Math.max(...readdirSync(join(root, "src"), { recursive: true }).map((f) => statSync(join(root, "src", String(f))).mtimeMs))
@@ -56,5 +57,31 @@ describe("the built package", () => {
       if (factory !== koaRedisSessionSets) throw new Error('default differs')
       ${scenario}`)
     expect(JSON.parse(out)).toEqual({ type: "function", user: "1", revoked: 1, named: "function", errorTag: "InvalidSessionId", isInvalidId: true })
+  })
+})
+
+// The README's "Examples" table, run as it says: `node examples/<file>` from a built clone.
+describe("the examples, as plain node processes", () => {
+  const env = (extra: Record<string, string>) => ({ ...process.env, REDIS_URL: inject("redisUrl"), ...extra })
+
+  it("node examples/revoke-job.mjs 42 runs the job and exits", () => {
+    const out = execFileSync(process.execPath, ["examples/revoke-job.mjs", "42"], { cwd: root, env: env({}), encoding: "utf8" })
+    expect(out).toMatch(/message="sessions revoked" revoked=0/)
+  })
+
+  it.each(["quickstart.mjs", "effect-in-koa.mjs"])("node examples/%s serves on PORT", async (file) => {
+    const port = await freePort()
+    const child = spawn(process.execPath, [`examples/${file}`], { cwd: root, env: env({ PORT: String(port) }), stdio: "ignore" })
+    try {
+      let body: unknown
+      for (let attempt = 0; body === undefined && attempt < 100; attempt++) {
+        body = await fetch(`http://127.0.0.1:${port}/`)
+          .then((response) => response.json())
+          .catch(() => new Promise((resolve) => setTimeout(() => resolve(undefined), 100)))
+      }
+      expect(body).toEqual({ user_id: null })
+    } finally {
+      child.kill()
+    }
   })
 })
