@@ -5,6 +5,7 @@
  * @since 4.0.0
  */
 import Tokens from "csrf"
+import { InvalidSessionData } from "./SessionError.js"
 
 /**
  * The session field holding the CSRF secret (v3's name).
@@ -40,6 +41,32 @@ export interface Csrf {
   readonly create: (secret: string) => string
   /** Whether `token` was made from `secret`. Never throws: any malformed input is `false`. */
   readonly verify: (secret: unknown, token: unknown) => boolean
+}
+
+/**
+ * A new random secret with the `csrf` package's default length: what
+ * `store.regenerate` puts in place of a session's secret when the caller gives none.
+ *
+ * @since 4.0.0
+ * @category constructors
+ */
+export const newSecret = (): string => (defaultTokens ??= new Tokens()).secretSync()
+
+let defaultTokens: Tokens | undefined
+
+/**
+ * The secret `regenerate` gives the new id (when the session has one): `given`, else a
+ * fresh one. A `given` that is not a non-empty string is refused.
+ *
+ * @since 4.0.0
+ * @category constructors
+ */
+export const rotatedSecret = (given: string | undefined): string | InvalidSessionData => {
+  if (given === undefined) return newSecret()
+  if (typeof given !== "string" || given === "") {
+    return new InvalidSessionData({ reason: "csrfSecret must be a non-empty string", field: "csrfSecret" })
+  }
+  return given
 }
 
 /**

@@ -148,7 +148,12 @@ export interface PromiseStore {
   unset(id: string, fields: ReadonlyArray<string>, maxAge?: MaxAgeInput | null): Promise<boolean>
   touch(id: string, maxAge?: MaxAgeInput | null): Promise<boolean>
   delete(id: string): Promise<boolean>
-  regenerate(id: string, newId?: string): Promise<string | undefined>
+  /**
+   * Moves a session to `newId` (or a fresh id); resolves to the new id, or `undefined`
+   * when there is no session. Keeps its remaining lifetime unless `maxAge` is given, and
+   * rotates its CSRF secret (made with the factory's csrf options) when it has one.
+   */
+  regenerate(id: string, newId?: string, maxAge?: MaxAgeInput | null): Promise<string | undefined>
   listByReference(field: string, value: SessionValue): Promise<Array<string>>
   /** Deletes every session whose `field` holds `value`; resolves to how many. The way to "sign out everywhere". */
   deleteByReference(field: string, value: SessionValue): Promise<number>
@@ -322,7 +327,7 @@ export function koaRedisSessionSets(app: KoaAppLike, options: KoaRedisSessionSet
     unset: (id, fields, maxAge) => run(steps.unset(id, fields, maxAge)),
     touch: (id, maxAge) => run(steps.touch(id, maxAge)),
     delete: (id) => run(steps.delete(id)),
-    regenerate: (id, newId) => run(steps.regenerate(id, newId)),
+    regenerate: (id, newId, maxAge) => run(steps.regenerate(id, newId, maxAge, { csrfSecret: csrf.newSecret() })),
     listByReference: (field, value) => run(steps.listByReference(field, value)),
     deleteByReference: (field, value) => run(steps.deleteByReference(field, value))
   }

@@ -51,17 +51,36 @@ export interface SessionService {
   readonly unset: (fields: ReadonlyArray<string>, maxAge?: MaxAgeInput | null) => Effect.Effect<void, SessionStoreError>
   /** Refreshes the lifetime and the cookie. Does nothing without a session. */
   readonly touch: (maxAge?: MaxAgeInput | null) => Effect.Effect<void, SessionStoreError>
-  /** Deletes the session and clears the cookie. The next `get()` sees a fresh, empty session. */
+  /**
+   * Deletes the session. The next `get()` sees a fresh, empty session.
+   * Clears the cookie whenever the client may hold one: the request carried a session
+   * cookie (even one whose session had expired or was revoked, or whose id was
+   * malformed), or this request sent one. A request that carried none and was sent none
+   * gets no Set-Cookie.
+   */
   readonly delete: Effect.Effect<void, SessionStoreError>
   /**
    * Moves the session to a new id (call it at login, against session fixation):
    * the old id is dead, reference sets hold the new one, the new cookie is sent.
    * Without a session, the next write simply starts under a fresh id.
+   *
+   * It also rotates the CSRF secret when the session has one (none is created when it
+   * has none), so a token minted before the call no longer verifies; and it keeps the
+   * session's remaining lifetime, which the new cookie gets as its max age.
    */
   readonly regenerate: Effect.Effect<void, SessionStoreError>
-  /** A CSRF token; creates the session's secret when it has none and records it on `session` when given. */
+  /**
+   * A CSRF token; creates the session's secret when it has none and records it on `session` when given.
+   * The secret on `session` is used as is, unless the session changed id in this request
+   * (`regenerate`, `delete`, a revoke seen) after `session` was read: then the current
+   * secret is used, and recorded on `session`.
+   */
   readonly createCSRFToken: (session?: Record<string, string> | null) => Effect.Effect<string, SessionStoreError>
-  /** Whether `token` is valid for the session's secret. `false`, never an error, for a missing or malformed token or no secret. */
+  /**
+   * Whether `token` is valid for the session's secret. `false`, never an error, for a missing or malformed token or no secret.
+   * Like `createCSRFToken`, ignores a secret on `session` read before an id change in this
+   * request: a token minted before `regenerate()` does not verify after it, even through an old object.
+   */
   readonly verifyCSRFToken: (session: Record<string, string> | null | undefined, token: unknown) => Effect.Effect<boolean, SessionStoreError>
 }
 
@@ -124,6 +143,12 @@ export class SessionState {
   private origin: Origin = "unread"
   private current: string | undefined = undefined
   private cookieSent = false
+  // The request came with a session cookie, valid or not: the client holds one.
+  private carried = false
+  // Bumped whenever the id changes from one that may have held a secret: objects read
+  // before then may hold a retired CSRF secret, and are trusted only for `secret`.
+  private secretEpoch = 0
+  private secret: string | undefined = undefined
 
   constructor(
     readonly store: SessionStoreService,
@@ -146,8 +171,9 @@ export class SessionState {
       const bad = fields === undefined || fields === null ? undefined : this.checkFields(fields, true)
       return bad === undefined ? Step.done<SessionData>({}) : Step.failed(bad)
     }
-    return Step.map(this.store.steps.get(this.current!, fields), (session) => {
-      if (session["id"] === undefined) this.markGone()
+    const id = this.current
+    return Step.map(this.store.steps.get(id!, fields), (session) => {
+      if (session["id"] === undefined && this.current === id) this.markGone()
       return session
     })
   }
@@ -161,6 +187,7 @@ export class SessionState {
     // while it exists, checked inside the same atomic script: a revoke cannot be undone.
     return Step.flatMap(this.store.steps.setExisting(this.current!, values, maxAge), (written): Result<void> => {
       if (written) return Step.done(this.written(maxAge))
+      this.retireSecrets()
       const fresh = this.mint()
       return Step.map(this.store.steps.set(fresh, values, maxAge), () => this.written(maxAge))
     })
@@ -181,12 +208,16 @@ export class SessionState {
 
   delete(): Result<void> {
     this.resolve()
-    const hadCookie = this.origin === "cookie" || this.cookieSent
+    // Whether the client may hold a cookie: the request carried one (whatever became of
+    // its session: a revoked or expired id is signed out all the same), or one was sent.
+    const clear = this.carried || this.cookieSent
     const forget = () => {
       this.origin = "none"
       this.current = undefined
       this.cookieSent = false
-      if (hadCookie) this.cookie.clear()
+      this.carried = false
+      this.retireSecrets()
+      if (clear) this.cookie.clear()
     }
     if (!this.mayExist()) return Step.done(forget())
     return Step.map(this.store.steps.delete(this.current!), forget)
@@ -198,19 +229,33 @@ export class SessionState {
       this.origin = "none"
       return Step.done(undefined)
     }
-    return Step.map(this.store.steps.regenerate(this.current!), (next) => {
-      if (next === undefined) return this.markGone()
+    // The store rotates the secret (if the session has one) in the same atomic step.
+    const rotated = { csrfSecret: this.csrf.newSecret() }
+    return Step.flatMap(this.store.steps.regenerate(this.current!, undefined, undefined, rotated), (next): Result<void> => {
+      if (next === undefined) return Step.done(this.markGone())
       this.current = next
-      this.written(undefined)
+      this.origin = "written"
+      this.retireSecrets()
+      // The new hash kept the old one's remaining lifetime: so does the cookie. Nobody
+      // else knows the new id yet, so what PTTL reads is what regenerate set (or -2
+      // when a revoke-all reached the new id in between).
+      const key = this.store.getSessionKey(next)
+      return Step.request("SessionStore.regenerate", (client) => client.pttl(key), (ttl: number) => {
+        if (this.current !== next) return
+        if (ttl === -2) return this.markGone()
+        this.writeCookie(ttl > 0 ? ttl : this.store.maxAgeMillis)
+      })
     })
   }
 
   createCSRFToken(session?: Record<string, string> | null): Result<string> {
+    const epoch = this.secretEpoch
     const withSecret = (secret: string): Result<string> => {
       if (session) session[CSRF_SECRET_FIELD] = secret
+      if (epoch === this.secretEpoch) this.secret = secret
       return Step.done(this.csrf.create(secret))
     }
-    const known = session?.[CSRF_SECRET_FIELD]
+    const known = this.trusted(session)
     if (known) return withSecret(known)
     return Step.flatMap(this.get([CSRF_SECRET_FIELD]), (stored) => {
       const secret = stored[CSRF_SECRET_FIELD]
@@ -222,14 +267,36 @@ export class SessionState {
 
   verifyCSRFToken(session: Record<string, string> | null | undefined, token: unknown): Result<boolean> {
     if (typeof token !== "string" || token === "") return Step.done(false)
-    const known = session?.[CSRF_SECRET_FIELD]
+    const known = this.trusted(session)
     if (known) return Step.done(this.csrf.verify(known, token))
-    return Step.map(this.get([CSRF_SECRET_FIELD]), (stored) => this.csrf.verify(stored[CSRF_SECRET_FIELD], token))
+    const epoch = this.secretEpoch
+    return Step.map(this.get([CSRF_SECRET_FIELD]), (stored) => {
+      const secret = stored[CSRF_SECRET_FIELD]
+      if (secret && epoch === this.secretEpoch) this.secret = secret
+      return this.csrf.verify(secret, token)
+    })
+  }
+
+  /**
+   * The secret on a session object the app passed in, if it may be used: always before
+   * any id change in this request; after one, only when it is the secret this request
+   * has seen since (an object read before `regenerate()` holds the retired one).
+   */
+  private trusted(session: Record<string, string> | null | undefined): string | undefined {
+    const known = session?.[CSRF_SECRET_FIELD]
+    if (!known) return undefined
+    return this.secretEpoch === 0 || known === this.secret ? known : undefined
+  }
+
+  private retireSecrets(): void {
+    this.secretEpoch++
+    this.secret = undefined
   }
 
   private resolve(): void {
     if (this.origin !== "unread") return
     const fromCookie = this.cookie.read()
+    if (fromCookie !== undefined && fromCookie !== "") this.carried = true
     if (fromCookie !== undefined && SESSION_ID_PATTERN.test(fromCookie)) {
       this.current = fromCookie
       this.origin = "cookie"
@@ -251,13 +318,18 @@ export class SessionState {
   private markGone(): void {
     this.origin = "gone"
     this.current = undefined
+    this.retireSecrets()
   }
 
   // Called after the store accepted `maxAge`, so it is valid here.
   private written(maxAge: MaxAgeInput | null | undefined): void {
     this.origin = "written"
     const ttl = ttlOf(maxAge, this.store.maxAgeMillis)
-    this.cookie.write(this.current!, typeof ttl === "number" ? ttl : this.store.maxAgeMillis)
+    this.writeCookie(typeof ttl === "number" ? ttl : this.store.maxAgeMillis)
+  }
+
+  private writeCookie(maxAgeMillis: number): void {
+    this.cookie.write(this.current!, maxAgeMillis)
     this.cookieSent = true
   }
 

@@ -9,11 +9,13 @@ import { Context, Effect, Layer } from "effect"
 import type { MaxAgeInput } from "./internal/duration.js"
 import { toMillis } from "./internal/duration.js"
 import { makeClusterStore } from "./internal/clusterStore.js"
-import { keyBase, referenceKey, resolvePrefix, sessionKey } from "./internal/keys.js"
+import { keyBase, referenceKey, resolvePrefix, revokingKey, sessionKey } from "./internal/keys.js"
 import { checkLimitNames, checkMaxAgeOption, checkStoreOptionNames, referenceFieldRule } from "./internal/options.js"
 import { deleteSession } from "./internal/lua/deleteSession.js"
+import { freezeReference } from "./internal/lua/freezeReference.js"
 import { referenceBatch } from "./internal/lua/referenceBatch.js"
 import { regenerateSession } from "./internal/lua/regenerateSession.js"
+import { CSRF_SECRET_FIELD, rotatedSecret } from "./Csrf.js"
 import { setSession } from "./internal/lua/setSession.js"
 import { touchSession } from "./internal/lua/touchSession.js"
 import { unsetFields } from "./internal/lua/unsetFields.js"
@@ -171,8 +173,20 @@ export interface SessionStoreService {
    * Moves a session's data to a new id (`newId`, or a fresh one) atomically: the
    * old id stops existing and leaves every reference set. Returns the new id, or
    * `undefined` when the old session does not exist.
+   *
+   * Login hygiene, in the same atomic step on a single server (in the copy on a cluster):
+   * - The CSRF secret (`_csrf_secret`) is rotated: when the session has one, the new id
+   *   gets `options.csrfSecret` (default: a fresh one from the `csrf` package), so a
+   *   token minted before the call no longer verifies. A session without a secret gets none.
+   * - The new hash keeps the old one's remaining lifetime (a session that had no TTL,
+   *   as v3 could leave, gets the store's `maxAge`). An explicit `maxAge` replaces it.
    */
-  readonly regenerate: (id: string, newId?: string, maxAge?: MaxAgeInput | null) => Effect.Effect<string | undefined, SessionStoreError>
+  readonly regenerate: (
+    id: string,
+    newId?: string,
+    maxAge?: MaxAgeInput | null,
+    options?: RegenerateOptions
+  ) => Effect.Effect<string | undefined, SessionStoreError>
   /**
    * Ids of the live sessions whose `field` holds `value`. Reads the set in SSCAN
    * batches and prunes ids of expired sessions (or of sessions that no longer hold the value).
@@ -181,9 +195,29 @@ export interface SessionStoreService {
   /**
    * Deletes every session whose `field` holds `value` ("sign out everywhere").
    * Reads the set in SSCAN batches (bounded memory, fine for 100 000+ members) and
-   * returns how many sessions it deleted. Sessions created after the call started may survive it.
+   * returns how many sessions it deleted.
+   *
+   * On a single server it cannot be escaped: its first step moves the set's members
+   * aside in one atomic step, and from then on the write scripts refuse to change
+   * those sessions or give them a new id (`regenerate` answers "no session",
+   * `setExisting`/`touch`/`unset` write nothing, `set` fails with `InvalidSessionId`).
+   * So when it returns, no session that held the value when it started is alive, nor
+   * any id one moved to meanwhile. A fresh login (a session that had not held the
+   * value) is not affected. On a Redis Cluster that guarantee is not given yet: a
+   * session that moves to a new id while the scan runs can survive.
    */
   readonly deleteByReference: (field: string, value: SessionValue) => Effect.Effect<number, RedisError | InvalidSessionData>
+}
+
+/**
+ * Options of `regenerate`.
+ *
+ * @since 4.0.0
+ * @category models
+ */
+export interface RegenerateOptions {
+  /** The CSRF secret the new id gets when the session has one (default: a fresh one, `csrf`'s default length). */
+  readonly csrfSecret?: string | undefined
 }
 
 /**
@@ -204,7 +238,12 @@ export interface SessionStoreSteps {
   readonly unset: (id: string, fields: ReadonlyArray<string>, maxAge?: MaxAgeInput | null) => Step.Step<boolean, SessionStoreError>
   readonly touch: (id: string, maxAge?: MaxAgeInput | null) => Step.Step<boolean, SessionStoreError>
   readonly delete: (id: string) => Step.Step<boolean, SessionStoreError>
-  readonly regenerate: (id: string, newId?: string, maxAge?: MaxAgeInput | null) => Step.Step<string | undefined, SessionStoreError>
+  readonly regenerate: (
+    id: string,
+    newId?: string,
+    maxAge?: MaxAgeInput | null,
+    options?: RegenerateOptions
+  ) => Step.Step<string | undefined, SessionStoreError>
   readonly listByReference: (field: string, value: SessionValue) => Step.Step<Array<string>, RedisError | InvalidSessionData>
   readonly deleteByReference: (field: string, value: SessionValue) => Step.Step<number, RedisError | InvalidSessionData>
 }
@@ -350,21 +389,23 @@ export const makeWith = (redis: RedisClientService, options: ResolvedOptions): S
     const checked = checkWrite(id, values, maxAge)
     if (!("pairs" in checked)) return Step.failed(checked)
     const args = [id, checked.ttl, onlyExisting ? "1" : "0", references.length, ...references, ...checked.pairs]
-    return Step.request(operation, script(setSession, [sessionKey(prefix, id), base], args), isOne)
+    return Step.call(operation, script(setSession, [sessionKey(prefix, id), base], args), (reply) => {
+      if (reply !== REVOKED) return Step.done(reply === 1)
+      // setExisting: as good as gone. set: the caller asked for this id's data to exist.
+      return onlyExisting ? Step.done(false) : Step.failed(new InvalidSessionId({ reason: "the session is being revoked" }))
+    })
   }
 
-  // SSCAN page by page; each page is checked (and pruned, or deleted) by one script.
+  // SSCAN page by page of `setKey`; each page is checked (and pruned, or deleted) by one script.
   const scanReference = <A>(
     operation: string,
     field: string,
-    value: SessionValue,
+    encoded: string,
+    setKey: string,
     mode: "list" | "delete",
     initial: A,
     fold: (acc: A, reply: unknown) => A
-  ): Step.Step<A, InvalidSessionData> => {
-    const encoded = checkReference(field, value)
-    if (typeof encoded !== "string") return Step.failed(encoded)
-    const setKey = referenceKey(prefix, field, encoded)
+  ): Step.Step<A, never> => {
     const page = (cursor: string, acc: A): Step.Step<A, never> =>
       Step.call(
         operation,
@@ -442,15 +483,19 @@ export const makeWith = (redis: RedisClientService, options: ResolvedOptions): S
       return Step.request("SessionStore.delete", script(deleteSession, [sessionKey(prefix, id), base], args), isOne)
     },
 
-    regenerate: (id, newId, maxAge) => {
+    regenerate: (id, newId, maxAge, options) => {
       const badId = checkSessionId(id) ?? (newId === undefined ? undefined : checkSessionId(newId))
       if (badId !== undefined) return Step.failed(badId)
       const ttl = ttlFor(maxAge)
       if (typeof ttl !== "number") return Step.failed(ttl)
+      const secret = rotatedSecret(options?.csrfSecret)
+      if (typeof secret !== "string") return Step.failed(secret)
       const target = newId ?? randomBytes(byteLength).toString("base64url")
       if (target === id) return Step.failed(new InvalidSessionId({ reason: "the new id must differ from the old one" }))
+      // No maxAge (v3: any falsy one): the new hash keeps the old one's remaining lifetime.
+      const keep = maxAge === undefined || maxAge === null || maxAge === 0 || maxAge === "" ? "1" : "0"
       const keys = [sessionKey(prefix, id), sessionKey(prefix, target), base]
-      const args = [id, target, ttl, references.length, ...references]
+      const args = [id, target, ttl, keep, CSRF_SECRET_FIELD, secret, references.length, ...references]
       return Step.call("SessionStore.regenerate", script(regenerateSession, keys, args), (reply) => {
         if (reply === 1) return Step.done<string | undefined>(target)
         if (reply === 0) return Step.done(undefined)
@@ -458,17 +503,31 @@ export const makeWith = (redis: RedisClientService, options: ResolvedOptions): S
       })
     },
 
-    listByReference: (field, value) =>
-      Step.map(
-        scanReference("SessionStore.listByReference", field, value, "list", new Set<string>(), (seen, reply) => {
+    listByReference: (field, value) => {
+      const encoded = checkReference(field, value)
+      if (typeof encoded !== "string") return Step.failed(encoded)
+      const setKey = referenceKey(prefix, field, encoded)
+      return Step.map(
+        scanReference("SessionStore.listByReference", field, encoded, setKey, "list", new Set<string>(), (seen, reply) => {
           for (const id of reply as Array<string>) seen.add(id)
           return seen
         }),
         (ids) => Array.from(ids)
-      ),
+      )
+    },
 
-    deleteByReference: (field, value) =>
-      scanReference("SessionStore.deleteByReference", field, value, "delete", 0, (count, reply) => count + (reply as number))
+    // The members move to the revoking set in one step, where no write can change them
+    // (or give them a new id) any more; scanning it then sees every one of them.
+    deleteByReference: (field, value) => {
+      const encoded = checkReference(field, value)
+      if (typeof encoded !== "string") return Step.failed(encoded)
+      const operation = "SessionStore.deleteByReference"
+      const revoking = revokingKey(prefix, field, encoded)
+      return Step.flatMap(
+        Step.request(operation, script(freezeReference, [referenceKey(prefix, field, encoded), revoking], []), identity),
+        () => scanReference(operation, field, encoded, revoking, "delete", 0, (count, reply) => count + (reply as number))
+      )
+    }
   }
 
   const service: SessionStoreService = {
@@ -488,7 +547,7 @@ export const makeWith = (redis: RedisClientService, options: ResolvedOptions): S
     unset: (id, fields, maxAge) => Step.suspend(redis, () => steps.unset(id, fields, maxAge)),
     touch: (id, maxAge) => Step.suspend(redis, () => steps.touch(id, maxAge)),
     delete: (id) => Step.suspend(redis, () => steps.delete(id)),
-    regenerate: (id, newId, maxAge) => Step.suspend(redis, () => steps.regenerate(id, newId, maxAge)),
+    regenerate: (id, newId, maxAge, options) => Step.suspend(redis, () => steps.regenerate(id, newId, maxAge, options)),
     listByReference: (field, value) => Step.suspend(redis, () => steps.listByReference(field, value)),
     deleteByReference: (field, value) => Step.suspend(redis, () => steps.deleteByReference(field, value))
   }
@@ -506,7 +565,7 @@ export const makeWith = (redis: RedisClientService, options: ResolvedOptions): S
       unset: (id, fields, maxAge) => Step.fromEffect("SessionStore.unset", cluster.unset(id, fields, maxAge)),
       touch: (id, maxAge) => Step.fromEffect("SessionStore.touch", cluster.touch(id, maxAge)),
       delete: (id) => Step.fromEffect("SessionStore.delete", cluster.delete(id)),
-      regenerate: (id, newId, maxAge) => Step.fromEffect("SessionStore.regenerate", cluster.regenerate(id, newId, maxAge)),
+      regenerate: (id, newId, maxAge, options) => Step.fromEffect("SessionStore.regenerate", cluster.regenerate(id, newId, maxAge, options)),
       listByReference: (field, value) => Step.fromEffect("SessionStore.listByReference", cluster.listByReference(field, value)),
       deleteByReference: (field, value) => Step.fromEffect("SessionStore.deleteByReference", cluster.deleteByReference(field, value))
     }
@@ -520,6 +579,8 @@ export interface CheckedWrite {
 }
 
 const isOne = (reply: unknown): boolean => reply === 1
+/** What the write scripts answer for a session whose revoke has started. */
+const REVOKED = -1
 const identity = <A>(a: A): A => a
 
 /**

@@ -32,6 +32,7 @@ export { SessionStore } from "./SessionStore.js"
 export type {
   Limits,
   MaxAgeInput,
+  RegenerateOptions,
   SessionData,
   SessionStoreError,
   SessionStoreOptions,

@@ -515,6 +515,24 @@ describe("Redis down", () => {
   })
 })
 
+describe("SessionMiddleware.store.regenerate", () => {
+  it("keeps the remaining lifetime, takes an explicit maxAge, and rotates the CSRF secret", async () => {
+    const t = await makeApp({})
+    const store = t.mw.store
+    const id = store.createSessionId()
+    await store.set(id, { user_id: 5, _csrf_secret: "old-secret" }, 600_000)
+    const kept = (await store.regenerate(id))!
+    expect(await client.pttl(store.getSessionKey(kept))).toBeGreaterThan(590_000)
+    expect(await client.pttl(store.getSessionKey(kept))).toBeLessThanOrEqual(600_000)
+    const secret = await client.hget(store.getSessionKey(kept), "_csrf_secret")
+    expect(secret).not.toBe("old-secret")
+    expect(secret).toMatch(/^[A-Za-z0-9_-]{20,}$/)
+    const hour = (await store.regenerate(kept, undefined, "1h"))!
+    expect(await client.pttl(store.getSessionKey(hour))).toBeGreaterThan(3_590_000)
+    expect(await store.listByReference("user_id", 5)).toEqual([hour])
+  })
+})
+
 describe("factory options", () => {
   it("SessionMiddleware.options is the object given, filled in as v3 did (maxAge in ms), and store.byteLength is v3's", async () => {
     const given: KoaRedisSessionSetsOptions = { client, prefix: uniquePrefix("koa"), maxAge: "2h", httpOnly: false, byteLength: 20 }

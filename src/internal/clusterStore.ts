@@ -27,6 +27,8 @@ import { clusterAddReference } from "./lua/clusterAddReference.js"
 import { clusterDeleteSession } from "./lua/clusterDeleteSession.js"
 import { clusterReadState } from "./lua/clusterReadState.js"
 import { clusterWriteSession } from "./lua/clusterWriteSession.js"
+import { clusterRegenerateSnapshot } from "./lua/regenerateSession.js"
+import { CSRF_SECRET_FIELD, rotatedSecret } from "../Csrf.js"
 import { checkFieldList, checkSessionId, ID_FIELD } from "./validate.js"
 
 /** The parts of the standalone store's validation the cluster store reuses. */
@@ -341,23 +343,39 @@ export const makeClusterStore = (standalone: SessionStoreService, helpers: Clust
       return deleteOne("SessionStore.delete", id, "", "")
     },
 
-    regenerate: (id, newId, maxAge) => {
+    regenerate: (id, newId, maxAge, options) => {
       const badId = checkId(id) ?? (newId === undefined ? undefined : checkId(newId))
       if (badId !== undefined) return Effect.fail(badId)
-      const ttl = ttlFor(maxAge)
-      if (typeof ttl !== "number") return Effect.fail(ttl)
+      const requested = ttlFor(maxAge)
+      if (typeof requested !== "number") return Effect.fail(requested)
+      const secret = rotatedSecret(options?.csrfSecret)
+      if (typeof secret !== "string") return Effect.fail(secret)
       const target = newId ?? randomBytes(byteLength).toString("base64url")
       if (target === id) return Effect.fail(new InvalidSessionId({ reason: "the new id must differ from the old one" }))
+      // No maxAge (v3: any falsy one): the new hash keeps the old one's remaining lifetime.
+      const keep = maxAge === undefined || maxAge === null || maxAge === 0 || maxAge === ""
       const operation = "SessionStore.regenerate"
       return Effect.gen(function* () {
-        // Copy: one HGETALL is an atomic snapshot of the old hash.
-        const snapshot = yield* redis.use(operation, (client) => client.hgetall(hashKey(id)))
-        if (Object.keys(snapshot).length === 0) return undefined
-        const pairs = Object.entries(snapshot).filter(([field]) => field !== ID_FIELD).flat()
-        const after = references.map((field) => snapshot[field] ?? null)
+        // Copy: the old hash and its expiry from one atomic read.
+        const items = asArray(yield* redis.runScript(operation, clusterRegenerateSnapshot, [hashKey(id)], []))
+        const expireAt = Number(items[0])
+        if (expireAt === NO_SESSION) return undefined
+        const remaining = Number(items[1])
+        const snapshot = new Map<string, string>()
+        for (let i = 2; i + 1 < items.length; i += 2) snapshot.set(String(items[i]), String(items[i + 1]))
+        // Login rotates the CSRF secret of a session that has one.
+        if (snapshot.has(CSRF_SECRET_FIELD)) snapshot.set(CSRF_SECRET_FIELD, secret)
+        snapshot.delete(ID_FIELD)
+        const pairs = [...snapshot].flat()
+        const after = references.map((field) => snapshot.get(field) ?? null)
+        // Keeping the lifetime: sets extended by the remaining TTL (from now, so past
+        // `expireAt`), and the new hash capped at `expireAt`, so every set outlives it.
+        const kept = keep && expireAt >= 0 && remaining > 0
+        const ttl = kept ? remaining : requested
         // The new id joins its sets before its hash exists…
         const candidates: Candidates = new Map()
-        const cap = yield* preAdd(operation, target, after, ttl, candidates)
+        const setsCap = yield* preAdd(operation, target, after, ttl, candidates)
+        const cap = kept && (setsCap < 0 || expireAt < setsCap) ? expireAt : setsCap
         // …the new hash is written only if the id is free…
         const created = yield* runWriteScript(operation, target, hashKey(target), "create", ttl, false, cap, none.map(() => "?"), pairs)
         if (created.status !== 1) {

@@ -25,6 +25,14 @@ export const sessionKey = (prefix: string, id: string): string => `${prefix}:{${
 
 export const referenceKey = (prefix: string, field: string, value: string): string => `${prefix}:${field}:{${value}}`
 
+/**
+ * Where `deleteByReference` moves a reference set while it revokes its members: the ids
+ * of the sessions that held the value when the revoke started. Writes check it inside
+ * their scripts, so a session being revoked can no longer change, or move to a new id.
+ * Same hash tag as the set (same slot); it never ends in `}`, so no reference key equals it.
+ */
+export const revokingKey = (prefix: string, field: string, value: string): string => `${referenceKey(prefix, field, value)}:revoking`
+
 /** Characters a referenced field name may not contain: they would make two (field, value) pairs share a key. */
 export const RESERVED_IN_REFERENCE_FIELD = /[:{}]/
 
@@ -36,5 +44,9 @@ end
 
 local function referenceKeyOf(base, field, value)
   return base .. field .. ':{' .. value .. '}'
+end
+
+local function revokingKeyOf(base, field, value)
+  return referenceKeyOf(base, field, value) .. ':revoking'
 end
 `

@@ -152,7 +152,9 @@ export const checkInvariants = async ({ client, prefix, references = REFERENCES 
   const sessionIds = []
   for (const key of keys) {
     const parsed = parseKey(key, prefix, references)
-    if (parsed === undefined) violate("unexpected-key", key, "neither `prefix:{id}` nor `prefix:field:{value}`")
+    // deleteByReference's revoking set lives only while the call runs; every call has returned.
+    if (key.endsWith("}:revoking")) violate("revoking-set-left", key, "a deleteByReference did not finish")
+    else if (parsed === undefined) violate("unexpected-key", key, "neither `prefix:{id}` nor `prefix:field:{value}`")
     else if (parsed.id !== undefined) sessionIds.push(parsed.id)
     else sets.push({ key, field: parsed.field, value: parsed.value })
   }

@@ -27,6 +27,17 @@ local function refreshReferences(base, hash, id, fields, ttl)
   end
 end
 
+-- Whether a revoke of a value the session holds has started and not yet reached it: the
+-- id is then in that value's revoking set, and the session may not change any more.
+local function isBeingRevoked(base, hash, id, fields)
+  if #fields == 0 then return false end
+  local values = redis.call('HMGET', hash, unpack(fields))
+  for i, field in ipairs(fields) do
+    if values[i] and redis.call('SISMEMBER', revokingKeyOf(base, field, values[i]), id) == 1 then return true end
+  end
+  return false
+end
+
 local function removeReferences(base, hash, id, fields)
   if #fields == 0 then return end
   local values = redis.call('HMGET', hash, unpack(fields))

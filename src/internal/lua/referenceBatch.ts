@@ -2,11 +2,13 @@ import * as LuaScript from "../../LuaScript.js"
 import { commonLua } from "./common.js"
 
 /**
- * KEYS: reference set, key base. ARGV: field, value, mode ("list" | "delete"),
+ * KEYS: the set, key base. ARGV: field, value, mode ("list" | "delete"),
  * n, n referenced fields, then a batch of ids read from the set by SSCAN.
- * An id whose session is gone, or no longer holds field = value, is removed
- * from the set. "list" returns the live ids; "delete" deletes those sessions
- * (and their other references) and returns how many it deleted.
+ * "list" (the reference set): returns the live ids, and removes from the set an id
+ * whose session is gone or no longer holds field = value. "delete" (the revoking set,
+ * see freezeReference): deletes each session that holds field = value (and its other
+ * references), removes every id of the batch from the set, and returns how many
+ * sessions it deleted.
  */
 export const referenceBatch = LuaScript.make(
   "referenceBatch",
@@ -25,6 +27,7 @@ for i = 5 + nrefs, #ARGV do
     if mode == 'delete' then
       removeReferences(base, hash, id, refs)
       redis.call('DEL', hash)
+      redis.call('SREM', set, id)
       deleted = deleted + 1
     else
       live[#live + 1] = id

@@ -1,12 +1,19 @@
 import * as LuaScript from "../../LuaScript.js"
+import { clusterCommonLua } from "./clusterCommon.js"
 import { commonLua } from "./common.js"
 
 /**
  * KEYS: old session hash, new session hash, key base. ARGV: old id, new id,
- * ttl ms, n, n referenced fields.
+ * ttl ms, keep ("1": keep the old hash's remaining lifetime; `ttl` then applies
+ * only to a hash without one), CSRF secret field, fresh CSRF secret, n, n
+ * referenced fields.
+ *
  * Moves the data to the new id: the old id leaves every reference set and its
- * hash is gone; the new id joins the same sets. Returns 1, 0 when the old
- * session does not exist, -1 when the new id is taken (nothing written then).
+ * hash is gone; the new id joins the same sets, which are extended to outlive
+ * the new hash. When the session holds a CSRF secret, the new hash gets the
+ * fresh one instead (login rotates it); a session without one gets none.
+ * Returns 1, 0 when the old session does not exist or is being revoked, -1 when the
+ * new id is taken (nothing written then).
  */
 export const regenerateSession = LuaScript.make(
   "regenerateSession",
@@ -14,15 +21,41 @@ export const regenerateSession = LuaScript.make(
   commonLua +
     `
 local oldHash, newHash, base = KEYS[1], KEYS[2], KEYS[3]
-local oldId, newId, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local oldId, newId, ttl, keep = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4] == '1'
+local secretField, secret = ARGV[5], ARGV[6]
 if redis.call('EXISTS', oldHash) == 0 then return 0 end
 if redis.call('EXISTS', newHash) == 1 then return -1 end
-local refs = readList(5, tonumber(ARGV[4]))
+local refs = readList(8, tonumber(ARGV[7]))
+-- Being revoked: no new id for it (it would escape the revoke); it is about to be deleted.
+if isBeingRevoked(base, oldHash, oldId, refs) then return 0 end
+if keep then
+  local left = redis.call('PTTL', oldHash)
+  if left > 0 then ttl = left end
+end
 removeReferences(base, oldHash, oldId, refs)
 redis.call('RENAME', oldHash, newHash)
 redis.call('HSET', newHash, 'id', newId)
+if redis.call('HEXISTS', newHash, secretField) == 1 then redis.call('HSET', newHash, secretField, secret) end
 redis.call('PEXPIRE', newHash, ttl)
 refreshReferences(base, newHash, newId, refs, ttl)
 return 1
+`
+)
+
+/**
+ * Cluster mode, the first step of `regenerate`'s copy. KEYS: the old session hash.
+ * Returns { absolute expiry (unix ms; -1 = no TTL, -2 = no session), remaining TTL
+ * (ms, PTTL), then the hash as field/value pairs }: the data and its lifetime from
+ * one consistent read.
+ */
+export const clusterRegenerateSnapshot = LuaScript.make(
+  "clusterRegenerateSnapshot",
+  1,
+  clusterCommonLua +
+    `
+local hash = KEYS[1]
+local now = nowMillis()
+if redis.call('EXISTS', hash) == 0 then return { -2 } end
+return append({ expireTime(hash, now, 1), redis.call('PTTL', hash) }, redis.call('HGETALL', hash))
 `
 )

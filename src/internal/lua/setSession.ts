@@ -6,7 +6,8 @@ import { commonLua } from "./common.js"
  * session, n, n referenced fields, then field/value pairs.
  * Moves the id between reference sets for changed values, writes the hash, sets
  * its TTL and extends every reference set of the session to at least that TTL.
- * Returns 1 when written, 0 when "only existing" was asked and there is no session.
+ * Returns 1 when written, 0 when "only existing" was asked and there is no session,
+ * -1 when the session is being revoked (nothing written: it is about to be deleted).
  */
 export const setSession = LuaScript.make(
   "setSession",
@@ -19,6 +20,7 @@ if onlyExisting and redis.call('EXISTS', hash) == 0 then return 0 end
 local nrefs = tonumber(ARGV[4])
 local refs, isRef = readList(5, nrefs)
 local first = 5 + nrefs
+if isBeingRevoked(base, hash, id, refs) then return -1 end
 for i = first, #ARGV, 2 do
   local field, value = ARGV[i], ARGV[i + 1]
   if isRef[field] then

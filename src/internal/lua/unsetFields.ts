@@ -5,7 +5,7 @@ import { commonLua } from "./common.js"
  * KEYS: session hash, key base. ARGV: id, ttl ms, n, n referenced fields, then
  * the fields to remove. Removes the id from the sets of removed referenced
  * values, deletes the fields, resets the TTL and extends the remaining sets.
- * Returns 1, or 0 when there is no session (nothing is written then).
+ * Returns 1, or 0 when there is no session or it is being revoked (nothing is written then).
  */
 export const unsetFields = LuaScript.make(
   "unsetFields",
@@ -18,6 +18,7 @@ if redis.call('EXISTS', hash) == 0 then return 0 end
 local nrefs = tonumber(ARGV[3])
 local refs, isRef = readList(4, nrefs)
 local first = 4 + nrefs
+if isBeingRevoked(base, hash, id, refs) then return 0 end
 for i = first, #ARGV do
   local field = ARGV[i]
   if isRef[field] then
