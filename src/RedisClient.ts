@@ -5,7 +5,7 @@
  * @since 4.0.0
  */
 import { Context, Duration, Effect, Layer, Redacted, Runtime, Scope } from "effect"
-import { Cluster, Redis } from "ioredis"
+import { Cluster, Redis, ReplyError } from "ioredis"
 import type { ClusterNode, ClusterOptions, RedisOptions } from "ioredis"
 import { Deadlines } from "./internal/deadlines.js"
 import * as LuaScript from "./LuaScript.js"
@@ -106,7 +106,13 @@ export interface RedisClientService {
     operation: string,
     f: (client: Redis | Cluster) => Promise<A>,
     onReply: (reply: A) => void,
-    onFailure: (error: RedisError) => void
+    onFailure: (error: RedisError) => void,
+    /**
+     * For a later call of a multi-call operation: the `performance.now()` by which the
+     * whole operation must be done. The call gets only the time left (none: it fails at
+     * once with `RedisTimeoutError`), so `timeout` bounds the operation, not each call.
+     */
+    deadline?: number
   ) => void
   /** Runs a Lua script by EVALSHA (EVAL once on NOSCRIPT), bounded by the timeout. */
   readonly runScript: (
@@ -128,6 +134,8 @@ export class RedisTimeoutError extends Error {
     this.name = "RedisTimeoutError"
   }
 }
+// It carries nothing but the timeout: RedisError keeps it as it is (see RedisError.cause).
+Object.defineProperty(RedisTimeoutError.prototype, Symbol.for("koa-redis-session-sets/safeCause"), { value: true })
 
 const millisOf = (input: Duration.DurationInput | undefined, fallback: Duration.Duration, option: string): number | SessionConfigError => {
   const decoded = Duration.decodeUnknown(input ?? fallback)
@@ -244,10 +252,144 @@ const connectionOf = (client: Redis | Cluster): ConnectionState => {
   return state
 }
 
+// ---- maxmemory-policy: read once per client, at its first "ready" ----
+
+const EVICTION_WARNING =
+  "Redis may evict this library's reference sets (they carry a TTL, so volatile-* policies evict them too) while their " +
+  "sessions live on, and revoke-all (deleteByReference) then misses those sessions. Set maxmemory-policy noeviction; " +
+  'see the README section "Redis configuration" (https://github.com/koajs/redis-session-sets#redis-configuration).'
+
+type PolicyReading =
+  | { readonly node: string; readonly policy: string }
+  | { readonly node: string; readonly refused: string }
+  | { readonly node: string; readonly failed: true }
+
+const evictionWatched = new WeakSet<Redis | Cluster>()
+
+const nodeName = (node: Redis): string => {
+  const options = node.options as { readonly host?: unknown; readonly port?: unknown; readonly path?: unknown }
+  if (typeof options.path === "string" && options.path !== "") return options.path
+  return `${typeof options.host === "string" ? options.host : "localhost"}:${typeof options.port === "number" ? options.port : 6379}`
+}
+
+// `CONFIG GET` answers a flat array under the "legacy" reply mapping, a map otherwise.
+const policyOf = (reply: unknown): string | undefined => {
+  let value: unknown
+  if (Array.isArray(reply)) value = reply[reply.findIndex((item) => String(item) === "maxmemory-policy") + 1]
+  else if (reply instanceof Map) value = reply.get("maxmemory-policy")
+  else if (typeof reply === "object" && reply !== null) value = (reply as Record<string, unknown>)["maxmemory-policy"]
+  if (value instanceof Uint8Array) value = Buffer.from(value).toString()
+  return typeof value === "string" && /^[\w-]{1,64}$/.test(value) ? value : undefined
+}
+
+const readPolicy = (node: Redis): Promise<PolicyReading> => {
+  const name = nodeName(node)
+  return node.config("GET", "maxmemory-policy").then(
+    (reply): PolicyReading => {
+      const policy = policyOf(reply)
+      return policy === undefined ? { node: name, refused: "no maxmemory-policy in the reply" } : { node: name, policy }
+    },
+    // Redis answered with an error: CONFIG renamed or disabled, or denied by an ACL.
+    (error: unknown): PolicyReading =>
+      error instanceof ReplyError ? { node: name, refused: new RedisError({ operation: "CONFIG GET", cause: error }).message } : { node: name, failed: true }
+  )
+}
+
+/**
+ * Reads `maxmemory-policy` once per client, when the client is (or next becomes) ready,
+ * and logs one warning on `runtime` unless it is `noeviction`. On a Cluster every master
+ * known then is read, and one warning names those that evict. Never fails and never
+ * delays a call: `CONFIG` renamed, disabled or denied is a debug log, no warning; a
+ * connection failure before the answer tries again at the next "ready".
+ */
+const watchEvictionPolicy = (client: Redis | Cluster, runtime: Runtime.Runtime<never>): void => {
+  if (evictionWatched.has(client)) return
+  evictionWatched.add(client)
+  const log = (effect: Effect.Effect<void>) => void Runtime.runFork(runtime)(effect)
+  const check = (): void => {
+    client.off("ready", check)
+    let readings: Promise<Array<PolicyReading>>
+    try {
+      readings = Promise.all((client instanceof Cluster ? client.nodes("master") : [client]).map(readPolicy))
+    } catch {
+      return
+    }
+    void readings.then((readings) => {
+      const evicting = readings.flatMap((r) => ("policy" in r && r.policy !== "noeviction" ? [r] : []))
+      if (evicting.length > 0) {
+        const policies = [...new Set(evicting.map((r) => r.policy))].join(", ")
+        log(
+          Effect.logWarning(`Redis maxmemory-policy is ${policies}, not noeviction: ${EVICTION_WARNING}`).pipe(
+            Effect.annotateLogs({
+              "redis.maxmemory_policy": policies,
+              "redis.nodes": evicting.map((r) => `${r.node} ${r.policy}`).join(", ")
+            })
+          )
+        )
+        return
+      }
+      const read = readings.flatMap((r) => ("policy" in r ? [r] : []))
+      if (read.length > 0) {
+        log(
+          Effect.logDebug("Redis maxmemory-policy is noeviction").pipe(
+            Effect.annotateLogs({ "redis.maxmemory_policy": "noeviction", "redis.nodes": read.map((r) => r.node).join(", ") })
+          )
+        )
+      }
+      const refused = readings.flatMap((r) => ("refused" in r ? [r] : []))
+      if (refused.length > 0) {
+        log(
+          Effect.logDebug("Redis maxmemory-policy not checked: CONFIG GET was refused").pipe(
+            Effect.annotateLogs({ "redis.nodes": refused.map((r) => r.node).join(", "), reason: refused[0]!.refused })
+          )
+        )
+      }
+      // Nothing read at all (the connection went away first): at the next "ready".
+      if (readings.every((r) => "failed" in r)) client.on("ready", check)
+    })
+  }
+  if (client.status === "ready") check()
+  else client.on("ready", check)
+}
+
 const makeService = (client: Redis | Cluster, timeoutMillis: number): RedisClientService => {
   const connection = connectionOf(client)
   const deadlines = connection.deadlines(timeoutMillis)
-  const unsafeCall: RedisClientService["unsafeCall"] = (operation, f, onReply, onFailure) => {
+  const timedOut = (operation: string) => new RedisError({ operation, cause: new RedisTimeoutError(timeoutMillis) })
+  // A call with less than the whole timeout left: its own timer (the shared deadline list
+  // keeps calls that all have the same timeout, in order).
+  const callWithin = <A>(
+    operation: string,
+    f: (client: Redis | Cluster) => Promise<A>,
+    onReply: (reply: A) => void,
+    onFailure: (error: RedisError) => void,
+    left: number
+  ): void => {
+    if (left <= 0) {
+      setImmediate(onFailure, timedOut(operation))
+      return
+    }
+    let settled = false
+    const settle = (): boolean => {
+      if (settled) return false
+      settled = true
+      clearTimeout(timer)
+      return true
+    }
+    const timer = setTimeout(() => settle() && onFailure(timedOut(operation)), Math.ceil(left))
+    let promise
+    try {
+      promise = f(client)
+    } catch (cause) {
+      if (settle()) onFailure(new RedisError({ operation, cause }))
+      return
+    }
+    promise.then(
+      (reply) => settle() && onReply(reply),
+      (cause: unknown) => settle() && onFailure(new RedisError({ operation, cause }))
+    )
+  }
+  const unsafeCall: RedisClientService["unsafeCall"] = (operation, f, onReply, onFailure, deadline) => {
     // Known to be down: fail now, rather than queue the call until the timeout. (The
     // status read covers the tick between ioredis' "ready" and its event.)
     // Failed on the next turn of the event loop, not synchronously: a caller retrying in a
@@ -256,6 +398,10 @@ const makeService = (client: Redis | Cluster, timeoutMillis: number): RedisClien
     if (down !== undefined && client.status !== "ready") {
       setImmediate(onFailure, new RedisError({ operation, cause: down }))
       return
+    }
+    if (deadline !== undefined) {
+      const left = deadline - performance.now()
+      if (left < timeoutMillis) return callWithin(operation, f, onReply, onFailure, left)
     }
     const pending = deadlines.start((cause) => onFailure(new RedisError({ operation, cause })))
     let promise
@@ -323,6 +469,11 @@ export class RedisClient extends Context.Tag("koa-redis-session-sets/RedisClient
    * ```ts
    * RedisClient.layer({ cluster: { nodes: ["10.0.0.1:6379", "10.0.0.2:6379"] }, password: Redacted.make("…") })
    * ```
+   *
+   * Once connected, it reads `maxmemory-policy` (`CONFIG GET`, every master of a
+   * Cluster) in the background and logs one warning, on the runtime that built it,
+   * unless the policy is `noeviction` (see README "Redis configuration"). `CONFIG`
+   * renamed, disabled or denied only gives a debug log.
    */
   static readonly make = (config: string | RedisClientConfig): Effect.Effect<RedisClientService, RedisError | SessionConfigError, Scope.Scope> =>
     makeScoped(typeof config === "string" ? { url: config } : config)
@@ -340,18 +491,24 @@ export class RedisClient extends Context.Tag("koa-redis-session-sets/RedisClient
    * the client's life). If the `error` listener is the client's only one, it prints
    * what ioredis prints for an unhandled error event, so the owner's logging is as
    * before.
+   *
+   * Like `make`, it checks `maxmemory-policy` once per client (when the client is or
+   * becomes ready) and warns unless it is `noeviction`; with no runtime at hand, the
+   * warning goes through Effect's default logger.
    */
   static readonly unsafeFromClient = (client: Redis | Cluster, options: RedisClientOptions = {}): RedisClientService =>
   {
     const millis = millisOf(options.timeout, DEFAULT_TIMEOUT, "timeout")
     if (typeof millis !== "number") throw millis
+    watchEvictionPolicy(client, Runtime.defaultRuntime)
     return makeService(client, millis)
   }
 
   /**
    * A layer over a client the caller owns (ioredis `Redis` or `Cluster`). It is never
    * quit by this library. Connection state is tracked with listeners, as for
-   * {@link RedisClient.unsafeFromClient}.
+   * {@link RedisClient.unsafeFromClient}. The `maxmemory-policy` warning (once per
+   * client) is logged on the runtime that builds the layer first.
    */
   static readonly layerFromClient = (
     client: Redis | Cluster,
@@ -359,7 +516,11 @@ export class RedisClient extends Context.Tag("koa-redis-session-sets/RedisClient
   ): Layer.Layer<RedisClient, SessionConfigError> =>
     Layer.effect(
       RedisClient,
-      Effect.map(timeoutMillisOf(options.timeout, "timeout"), (millis) => makeService(client, millis))
+      Effect.gen(function* () {
+        const millis = yield* timeoutMillisOf(options.timeout, "timeout")
+        watchEvictionPolicy(client, yield* Effect.runtime<never>())
+        return makeService(client, millis)
+      })
     )
 }
 
@@ -421,7 +582,9 @@ const makeScoped = Effect.fnUntraced(function* (config: RedisClientConfig) {
             : new Redis(url, options)
       // Without a listener ioredis prints "Unhandled error event" for every failed reconnect.
       created.on("error", (error: Error) => {
-        Runtime.runFork(runtime)(Effect.logWarning("Redis connection error").pipe(Effect.annotateLogs({ error: error.message })))
+        // The message as RedisError puts it (ioredis' own can quote a reply).
+        const reason = new RedisError({ operation: "connection", cause: error }).message.replace(/^Redis connection failed: /, "")
+        Runtime.runFork(runtime)(Effect.logWarning("Redis connection error").pipe(Effect.annotateLogs({ error: reason })))
       })
       // Tracked from the first event on, so a refused first connect is known.
       connectionOf(created)
@@ -435,6 +598,7 @@ const makeScoped = Effect.fnUntraced(function* (config: RedisClientConfig) {
   yield* timedPromise("connect", connectMillis, () => client.connect(), () => connection.cause).pipe(
     Effect.tapError(() => Effect.sync(() => disconnect(client)))
   )
+  watchEvictionPolicy(client, runtime)
   return makeService(client, timeoutMillis)
 })
 

@@ -10,6 +10,10 @@
  */
 import { Data } from "effect"
 
+// Causes made by this library carry no command data: a prototype marked with this is
+// kept as it is (RedisClient.ts marks RedisTimeoutError).
+const SAFE_CAUSE = Symbol.for("koa-redis-session-sets/safeCause")
+
 /**
  * A Redis command failed, timed out, or the connection is down.
  * Koa answers 503 and never shows the cause to the client.
@@ -19,19 +23,47 @@ import { Data } from "effect"
  * and the message names it: `Redis SessionStore.get failed: cannot connect to
  * 127.0.0.1:6379 (ECONNREFUSED)`. Messages name addresses, never a URL or credentials.
  *
+ * `cause` is a copy of what ioredis rejected with that keeps its kind (prototype and
+ * `name`), `message`, `code`, and for connection errors `errno`, `syscall`, `address`,
+ * `port` and `hostname` (ioredis' `lastNodeError`, a nested `cause` and an
+ * `AggregateError`'s `errors` are copied the same way), and nothing else: ioredis
+ * attaches the whole command to its errors (`command.args`: the session key, the id,
+ * every value, the CSRF secret), and that must not reach `util.inspect`,
+ * `JSON.stringify`, `Cause.pretty` or a structured logger. Redis messages that echo a
+ * command's arguments (`unknown command '…', with args beginning with: …`) are cut there.
+ *
+ * `stack` is one line, `RedisError: <message>`: the error is created in a reply
+ * callback, so a captured stack would say nothing about the caller, and Koa's default
+ * error handler prints `stack` for every failed request. (`Cause.pretty` still adds
+ * the spans the failure went through.)
+ *
  * @since 4.0.0
  * @category errors
  */
 export class RedisError extends Data.TaggedError("RedisError")<{
   /** The store operation or Redis command that failed, e.g. `"SessionStore.set"`. */
   readonly operation: string
-  /** What ioredis (or the timeout) rejected with, or the connection error while Redis is unreachable. */
+  /**
+   * What ioredis (or the timeout) rejected with, or the connection error while Redis is
+   * unreachable, as a copy without the command's arguments (see above).
+   */
   readonly cause: unknown
 }> {
   /** HTTP status Koa uses for this error. */
   readonly status = 503
   /** Koa must not send the message to the client. */
   readonly expose = false
+
+  constructor(args: { readonly operation: string; readonly cause: unknown }) {
+    super({ operation: args.operation, cause: RedisError.redact(args.cause, 0) })
+    Object.defineProperty(this, "stack", { value: `${this.name}: ${this.message}`, writable: true, configurable: true, enumerable: false })
+  }
+
+  /** The serialised form: what `util.inspect` shows, the message included. */
+  override toJSON(): unknown {
+    return { _tag: this._tag, operation: this.operation, message: this.message, status: this.status, expose: this.expose, cause: this.cause }
+  }
+
   override get message(): string {
     const reason = RedisError.describe(this.cause, 0)
     return reason === undefined ? `Redis ${this.operation} failed` : `Redis ${this.operation} failed: ${reason}`
@@ -68,6 +100,93 @@ export class RedisError extends Data.TaggedError("RedisError")<{
       return last === undefined ? "no Redis Cluster node reachable" : `no Redis Cluster node reachable, last: ${last}`
     }
     return cause.message
+  }
+
+  // ---- Causes without the command's arguments ----
+
+  // One copy per original (an outage fails every request with the same connection error).
+  private static readonly copies = new WeakMap<object, Error>()
+  private static readonly redacted = new WeakSet<object>()
+
+  /**
+   * `cause` without anything that can hold a command's arguments or a reply: a copy of
+   * an Error with its prototype, name, message (cut where Redis echoes arguments), code
+   * and the connection fields; any other value becomes an Error naming only its type.
+   * The library's own causes (marked with `Symbol.for("koa-redis-session-sets/safeCause")`
+   * on their prototype, e.g. `RedisTimeoutError`) and RedisErrors are kept as they are.
+   */
+  private static redact(cause: unknown, depth: number): unknown {
+    if (cause === undefined) return undefined
+    if (cause instanceof RedisError) return cause
+    if (typeof cause !== "object" || cause === null || !(cause instanceof Error)) {
+      return RedisError.mark(new Error(`Redis call rejected with a non-Error value (${cause === null ? "null" : typeof cause})`))
+    }
+    if (RedisError.redacted.has(cause)) return cause
+    try {
+      if ((cause as unknown as Record<symbol, unknown>)[SAFE_CAUSE] === true) return cause
+      const cached = RedisError.copies.get(cause)
+      if (cached !== undefined) return cached
+      const copy = RedisError.copyOf(cause, depth)
+      RedisError.copies.set(cause, copy)
+      return copy
+    } catch {
+      // A hostile or exotic object (throwing getters): keep nothing of it.
+      return RedisError.mark(new Error("Redis call failed (the cause could not be read)"))
+    }
+  }
+
+  private static copyOf(cause: Error, depth: number): Error {
+    const source = cause as unknown as Record<string, unknown>
+    const name = typeof source["name"] === "string" && /^[\w$.-]{1,64}$/.test(source["name"]) ? source["name"] : "Error"
+    const message = RedisError.redactMessage(typeof source["message"] === "string" ? source["message"] : "")
+    // A real Error (what `util.types.isNativeError` and deep-equality checks look for), of the original's kind.
+    const copy = new Error(message) as Error & Record<string, unknown>
+    Object.setPrototypeOf(copy, Object.getPrototypeOf(cause) as object)
+    const hidden = (key: string, value: unknown) =>
+      Object.defineProperty(copy, key, { value, writable: true, configurable: true, enumerable: false })
+    hidden("name", name)
+    // The original's frames are code locations; its first line is the message, redacted.
+    const frames = typeof source["stack"] === "string" ? source["stack"].split("\n").filter((line) => /^\s+at /.test(line)) : []
+    hidden("stack", [`${name}: ${message}`, ...frames].join("\n"))
+    const code = source["code"]
+    if ((typeof code === "string" && /^[\w.-]{1,64}$/.test(code)) || typeof code === "number") copy["code"] = code
+    if (typeof source["errno"] === "number") copy["errno"] = source["errno"]
+    const syscall = source["syscall"]
+    if (typeof syscall === "string" && /^\w{1,32}$/.test(syscall)) copy["syscall"] = syscall
+    for (const key of ["address", "hostname"] as const) {
+      const value = source[key]
+      if (typeof value === "string" && /^[\w.:%/-]{1,256}$/.test(value)) copy[key] = value
+    }
+    if (typeof source["port"] === "number") copy["port"] = source["port"]
+    // JSON.stringify and JSON loggers see the kind and the message too.
+    hidden("toJSON", function (this: Record<string, unknown>) {
+      return { name: this["name"], message: this["message"], ...this }
+    })
+    if (depth < 3) {
+      // ClusterAllFailedError.lastNodeError: the last node's error, copied the same way.
+      if (source["lastNodeError"] instanceof Error) copy["lastNodeError"] = RedisError.redact(source["lastNodeError"], depth + 1)
+      if (source["cause"] !== undefined) hidden("cause", RedisError.redact(source["cause"], depth + 1))
+      // AggregateError (a connect that tried several addresses).
+      if (Array.isArray(source["errors"])) {
+        hidden("errors", source["errors"].slice(0, 16).map((error: unknown) => RedisError.redact(error, depth + 1)))
+      }
+    }
+    return RedisError.mark(copy)
+  }
+
+  private static mark<E extends Error>(error: E): E {
+    RedisError.redacted.add(error)
+    return error
+  }
+
+  // Redis echoes arguments in a few replies (an unknown command: `ERR unknown command
+  // 'evalsha', with args beginning with: 'sha' '2' 'prefix:{id}' …`), and ioredis a reply
+  // in one of its own errors (`Command queue state error … Last reply: …`): cut there.
+  private static redactMessage(message: string): string {
+    const cut = message
+      .replace(/(with args beginning with:)[\s\S]*$/, "$1 (arguments removed)")
+      .replace(/(Last reply:)[\s\S]*$/, "$1 (removed)")
+    return cut.length > 1024 ? `${cut.slice(0, 1024)}…` : cut
   }
 }
 

@@ -420,7 +420,9 @@ export const makeWith = (redis: RedisClientService, options: ResolvedOptions): S
                   (reply) => fold(acc, reply)
                 )
           return next === "0" ? processed : Step.flatMap(processed, (folded) => page(next, folded))
-        }
+        },
+        // `timeout` bounds each page (its SSCAN and its script), not the whole scan.
+        true
       )
     return page("0", initial)
   }

@@ -354,3 +354,71 @@ describe("RedisError names the connection failure", () => {
     leaks(errors[0])
   })
 })
+
+// During an outage every request fails, and Koa's default error handler
+// (koa/lib/application.js `onerror`) prints `err.stack` of each 5xx it does not expose.
+// RedisError's stack is its message alone, so that is one line per request.
+describe("Koa's default error handler while Redis is down", () => {
+  /** A Koa app with Koa's own error handling (not silent, no "error" listener) over a port where nothing listens. */
+  const downApp = async (configure?: (app: Koa) => void) => {
+    const port = await deadPort()
+    const app = new Koa()
+    app.keys = ["k"]
+    configure?.(app)
+    const mw = koaRedisSessionSets(app, { redis: `redis://127.0.0.1:${port}`, prefix: uniquePrefix("connection-onerror"), timeout: TIMEOUT_MS })
+    cleanups.push(() => mw.close())
+    app.use(mw)
+    app.use(async (ctx) => {
+      await ctx.session.set({ n: Date.now() })
+      ctx.body = await ctx.session.get()
+    })
+    const served = await serve(app)
+    cleanups.push(() => served.close())
+    const browser = new Browser(served.url)
+    // Each console.error call, as the text it prints.
+    const printed: Array<string> = []
+    const consoleError = console.error
+    console.error = (...args: Array<unknown>) => void printed.push(args.map(String).join(" "))
+    cleanups.push(() => (console.error = consoleError))
+    const requests = async (count: number) => {
+      for (let i = 0; i < count; i++) {
+        const response = await browser.request("/")
+        await response.arrayBuffer()
+        expect(response.status).toBe(503)
+      }
+    }
+    return { port, printed, requests }
+  }
+
+  it("prints one short line per failed request, naming the cause; the README's app.on(\"error\") recipe prints one per interval", async () => {
+    const N = 40
+    const plain = await downApp()
+    await plain.requests(N)
+    expect(plain.printed).toHaveLength(N)
+    for (const text of plain.printed) {
+      const lines = text.split("\n").filter((line) => line.trim() !== "")
+      expect(lines).toEqual([`  RedisError: Redis SessionStore.set failed: cannot connect to 127.0.0.1:${plain.port} (ECONNREFUSED)`])
+    }
+
+    const withRecipe = await downApp((app) => {
+      // ---- the recipe, as in README "Outages and timeouts" ----
+      const INTERVAL_MS = 10_000
+      let lastReport = -Infinity
+      let suppressed = 0
+      app.on("error", (err) => {
+        if (!(err instanceof RedisError)) return app.onerror(err)
+        const now = Date.now()
+        if (now - lastReport < INTERVAL_MS) {
+          suppressed++
+          return
+        }
+        lastReport = now
+        console.error(`${err.message}${suppressed > 0 ? ` (${suppressed} more since the last report)` : ""}`)
+        suppressed = 0
+      })
+      // ---- end of the recipe ----
+    })
+    await withRecipe.requests(N)
+    expect(withRecipe.printed).toEqual([`Redis SessionStore.set failed: cannot connect to 127.0.0.1:${withRecipe.port} (ECONNREFUSED)`])
+  })
+})

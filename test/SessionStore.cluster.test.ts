@@ -2,13 +2,14 @@
 // per-node script caches, concurrent writers, and writes interrupted half-way.
 // (The whole store contract and the model test also run on the cluster.)
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Layer } from "effect"
+import { Cause, Effect, Exit, Layer } from "effect"
 import { Cluster } from "ioredis"
 import { clusterAddReference } from "../src/internal/lua/clusterAddReference.js"
 import { clusterDeleteSession } from "../src/internal/lua/clusterDeleteSession.js"
 import { clusterReadState } from "../src/internal/lua/clusterReadState.js"
 import { clusterWriteSession } from "../src/internal/lua/clusterWriteSession.js"
-import { RedisClient } from "../src/RedisClient.js"
+import { RedisClient, RedisTimeoutError } from "../src/RedisClient.js"
+import type { RedisError } from "../src/SessionError.js"
 import { SessionStore, type SessionStoreService } from "../src/SessionStore.js"
 import { deleteKeys, keysMatching, redisClusterNodes, uniquePrefix } from "./utils.js"
 
@@ -179,11 +180,14 @@ describe("SessionStore on a cluster", () => {
 // A client that "crashes" after `budget` commands: later commands are never sent
 // and reject, as if the process died there. Running an operation with budgets
 // 0, 1, 2, … stops it after every step of its protocol in turn.
-// The library listens to its client's connection events (RedisClient); a stand-in that
-// counts commands takes those listeners without counting them (and without passing them on
-// to the shared test client, which would collect one set per stand-in).
+// The library listens to its client's connection events and reads each master's
+// maxmemory-policy once (RedisClient); a stand-in that counts session commands takes those
+// listeners without counting them (nor passing them on to the shared test client, which
+// would collect one set per stand-in), and hands `nodes()` through as it is.
 const EVENT_METHODS = new Set<PropertyKey>(["on", "once", "off", "addListener", "removeListener", "listenerCount"])
-const ignoredEvents = (property: PropertyKey, receiver: unknown) => () => (property === "listenerCount" ? 0 : receiver)
+const ignoredEvents = (property: PropertyKey, receiver: unknown, target: Cluster) =>
+  property === "nodes" ? target.nodes.bind(target) : () => (property === "listenerCount" ? 0 : receiver)
+const isNotACommand = (property: PropertyKey) => EVENT_METHODS.has(property) || property === "nodes"
 
 const crashingClient = (client: Cluster, budget: number): Cluster => {
   let calls = 0
@@ -191,7 +195,7 @@ const crashingClient = (client: Cluster, budget: number): Cluster => {
     get(target, property, receiver) {
       const value: unknown = Reflect.get(target, property, target)
       if (typeof value !== "function") return value
-      if (EVENT_METHODS.has(property)) return ignoredEvents(property, receiver)
+      if (isNotACommand(property)) return ignoredEvents(property, receiver, target)
       return (...args: Array<unknown>) => {
         calls += 1
         if (calls > budget) return Promise.reject(new Error("simulated crash"))
@@ -359,7 +363,7 @@ const gatedClient = (client: Cluster, at: number, budget = Number.POSITIVE_INFIN
     get(target, property, receiver) {
       const value: unknown = Reflect.get(target, property, target)
       if (typeof value !== "function") return value
-      if (EVENT_METHODS.has(property)) return ignoredEvents(property, receiver)
+      if (isNotACommand(property)) return ignoredEvents(property, receiver, target)
       return (...args: Array<unknown>) => {
         calls += 1
         if (calls > budget) return Promise.reject(new Error("simulated crash"))
@@ -452,4 +456,47 @@ describe("SessionStore on a cluster, via the layer", () => {
       )
     )
   )
+})
+
+// ---- timeout bounds the whole operation ----
+
+/** A client whose every command is answered `delayMillis` late (the commands themselves run as sent). */
+const slowClient = (client: Cluster, delayMillis: number): Cluster =>
+  new Proxy(client, {
+    get(target, property, receiver) {
+      const value: unknown = Reflect.get(target, property, target)
+      if (typeof value !== "function") return value
+      if (isNotACommand(property)) return ignoredEvents(property, receiver, target)
+      return (...args: Array<unknown>) =>
+        new Promise((resolve) => setTimeout(resolve, delayMillis)).then(() => (value as (...a: Array<unknown>) => unknown).apply(target, args))
+    }
+  })
+
+describe("SessionStore on a cluster, timeout", () => {
+  const TIMEOUT = 600
+  const slowStore = (prefix: string) =>
+    run(
+      SessionStore.make({ prefix, references: REFS }).pipe(
+        Effect.provide(RedisClient.layerFromClient(slowClient(cluster, TIMEOUT * 0.4), { timeout: TIMEOUT }))
+      )
+    )
+
+  it("bounds a whole write (several round trips, each well within it), not each round trip", async () => {
+    const prefix = uniquePrefix("cluster-timeout")
+    const store = await slowStore(prefix)
+    const id = await run(store.createSessionId)
+    const started = performance.now()
+    const exit = await Effect.runPromiseExit(store.set(id, { team: "a", org: "o" }))
+    const elapsed = performance.now() - started
+    // Each round trip takes 0.4 × timeout, and a write is about five of them.
+    expect(Exit.isFailure(exit)).toBe(true)
+    const error = Exit.isFailure(exit) ? Cause.squash(exit.cause) : undefined
+    expect(error).toMatchObject({ _tag: "RedisError", operation: "SessionStore.set" })
+    expect((error as RedisError).cause).toBeInstanceOf(RedisTimeoutError)
+    expect(elapsed).toBeLessThan(TIMEOUT * 1.6)
+    // A one-round-trip read within the timeout still succeeds through the same client.
+    expect(await run(store.get(id))).toBeDefined()
+    await new Promise((resolve) => setTimeout(resolve, TIMEOUT))
+    await cleanUp(prefix)
+  })
 })

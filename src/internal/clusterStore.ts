@@ -21,6 +21,7 @@
 import { randomBytes } from "node:crypto"
 import { Effect } from "effect"
 import type { CheckedWrite, MaxAgeInput, SessionStoreError, SessionStoreService, SessionValue } from "../SessionStore.js"
+import { RedisTimeoutError } from "../RedisClient.js"
 import { InvalidSessionData, InvalidSessionId, RedisError } from "../SessionError.js"
 import { referenceKey, sessionKey } from "./keys.js"
 import { clusterAddReference } from "./lua/clusterAddReference.js"
@@ -214,7 +215,7 @@ export const makeClusterStore = (standalone: SessionStoreService, helpers: Clust
    * Returns the script's status: 1 written, 0 no session (only with `onlyExisting`).
    */
   const write = (operation: string, id: string, change: Write, ttl: number, onlyExisting: boolean): Effect.Effect<number, RedisError> =>
-    Effect.gen(function* () {
+    bounded(operation, Effect.gen(function* () {
       const key = hashKey(id)
       // Which referenced fields this write sets (value) or removes (null); the others it keeps.
       const written = new Map<number, Value>()
@@ -260,7 +261,7 @@ export const makeClusterStore = (standalone: SessionStoreService, helpers: Clust
       }
       yield* Effect.flatMap(readState(operation, id), (state) => reconcile(operation, id, candidates, state))
       return yield* Effect.fail(new RedisError({ operation, cause: new ClusterWriteConflict(MAX_WRITE_ATTEMPTS) }))
-    })
+    }))
 
   /** Deletes one session (when `field` is given, only if it holds `value`) and settles its sets. */
   const deleteOne = (operation: string, id: string, field: string, value: string): Effect.Effect<boolean, RedisError> =>
@@ -290,6 +291,8 @@ export const makeClusterStore = (standalone: SessionStoreService, helpers: Clust
     if (typeof encoded !== "string") return Effect.fail(encoded)
     const index = referenceIndex.get(field)!
     const key = setKey(index, encoded)
+    // Not bounded as a whole (a scan of 100 000+ members may take longer than `timeout`):
+    // each of its calls is.
     const page = (cursor: string, acc: A): Effect.Effect<A, RedisError> =>
       Effect.flatMap(redis.use(operation, (client) => client.sscan(key, cursor, "COUNT", SCAN_BATCH)), ([next, ids]) => {
         const processed = ids.length === 0 ? Effect.succeed(acc) : onIds(index, encoded, ids, acc)
@@ -299,6 +302,14 @@ export const makeClusterStore = (standalone: SessionStoreService, helpers: Clust
   }
 
   const checkId = (id: string): InvalidSessionId | undefined => checkSessionId(id)
+
+  // `timeout` bounds a whole operation, not each of its round trips (about five for a
+  // write). Stopping a protocol part-way is as safe as a crash there (see the top).
+  const bounded = <A, E>(operation: string, effect: Effect.Effect<A, E>): Effect.Effect<A, E | RedisError> =>
+    Effect.timeoutFail(effect, {
+      duration: redis.timeoutMillis,
+      onTimeout: () => new RedisError({ operation, cause: new RedisTimeoutError(redis.timeoutMillis) })
+    })
 
   const setLike = (
     operation: string,
@@ -340,7 +351,7 @@ export const makeClusterStore = (standalone: SessionStoreService, helpers: Clust
     delete: (id) => {
       const badId = checkId(id)
       if (badId !== undefined) return Effect.fail(badId)
-      return deleteOne("SessionStore.delete", id, "", "")
+      return bounded("SessionStore.delete", deleteOne("SessionStore.delete", id, "", ""))
     },
 
     regenerate: (id, newId, maxAge, options) => {
@@ -355,7 +366,7 @@ export const makeClusterStore = (standalone: SessionStoreService, helpers: Clust
       // No maxAge (v3: any falsy one): the new hash keeps the old one's remaining lifetime.
       const keep = maxAge === undefined || maxAge === null || maxAge === 0 || maxAge === ""
       const operation = "SessionStore.regenerate"
-      return Effect.gen(function* () {
+      return bounded(operation, Effect.gen(function* () {
         // Copy: the old hash and its expiry from one atomic read.
         const items = asArray(yield* redis.runScript(operation, clusterRegenerateSnapshot, [hashKey(id)], []))
         const expireAt = Number(items[0])
@@ -386,7 +397,7 @@ export const makeClusterStore = (standalone: SessionStoreService, helpers: Clust
         yield* deleteOne(operation, id, "", "")
         yield* reconcile(operation, target, candidates, created.state)
         return target
-      })
+      }))
     },
 
     listByReference: (field, value) =>

@@ -28,18 +28,29 @@ export interface Call<A, E> {
   readonly next: (reply: unknown) => Step<A, E>
   /** An Effect standing in for `send` (cluster protocols): its Exit is the reply. */
   readonly effect?: Effect.Effect<unknown> | undefined
+  /**
+   * The client's `timeout` bounds an operation's calls together; a call that restarts
+   * the budget begins a new stretch (a page of a scan, which as a whole may take longer).
+   */
+  readonly restartsBudget: boolean
 }
 
 export const done = <A>(value: A): Step<A, never> => ({ _tag: "Done", value })
 
 export const failed = <E>(error: E): Step<never, E> => ({ _tag: "Failed", error })
 
-export const call = <R, A, E>(operation: string, send: (client: Redis | Cluster) => Promise<R>, next: (reply: R) => Step<A, E>): Step<A, E> => ({
+export const call = <R, A, E>(
+  operation: string,
+  send: (client: Redis | Cluster) => Promise<R>,
+  next: (reply: R) => Step<A, E>,
+  restartsBudget = false
+): Step<A, E> => ({
   _tag: "Call",
   operation,
   send,
   next: next as (reply: unknown) => Step<A, E>,
-  effect: undefined
+  effect: undefined,
+  restartsBudget
 })
 
 /** `Redis call → value`, the most common shape. */
@@ -54,7 +65,14 @@ export const flatMap = <A, E, B, E2>(step: Step<A, E>, f: (a: A) => Step<B, E2>)
       return step
     case "Call":
       // Spelled out rather than spread: every Call keeps one object shape.
-      return { _tag: "Call", operation: step.operation, send: step.send, next: (reply) => flatMap(step.next(reply), f), effect: step.effect }
+      return {
+        _tag: "Call",
+        operation: step.operation,
+        send: step.send,
+        next: (reply) => flatMap(step.next(reply), f),
+        effect: step.effect,
+        restartsBudget: step.restartsBudget
+      }
   }
 }
 
@@ -65,7 +83,14 @@ export const map = <A, E, B>(step: Step<A, E>, f: (a: A) => B): Step<B, E> => {
     case "Failed":
       return step
     case "Call":
-      return { _tag: "Call", operation: step.operation, send: step.send, next: (reply) => map(step.next(reply), f), effect: step.effect }
+      return {
+        _tag: "Call",
+        operation: step.operation,
+        send: step.send,
+        next: (reply) => map(step.next(reply), f),
+        effect: step.effect,
+        restartsBudget: step.restartsBudget
+      }
   }
 }
 
@@ -78,7 +103,8 @@ export const fromEffect = <A, E>(operation: string, effect: Effect.Effect<A, E>)
     const result = exit as Exit.Exit<A, E>
     return Exit.isSuccess(result) ? done(result.value) : failed(Cause.squash(result.cause) as E)
   },
-  effect: Effect.exit(effect)
+  effect: Effect.exit(effect),
+  restartsBudget: false
 })
 
 /** Runs a Step as a Promise: no fiber; rejects with the typed error itself. */
@@ -90,11 +116,24 @@ export const runPromise = <A, E>(redis: RedisClientService, step: Step<A, E>): P
       return Promise.reject(step.error)
     case "Call":
       // One promise for the whole operation, settled from the reply callbacks.
-      return new Promise<A>((resolve, reject) => drive(redis, step, resolve, reject))
+      return new Promise<A>((resolve, reject) => drive(redis, step, resolve, reject, undefined))
   }
 }
 
-const drive = <A, E>(redis: RedisClientService, step: Call<A, E>, resolve: (a: A) => void, reject: (error: unknown) => void): void => {
+// The first call of an operation (or of a page) runs on the client's shared deadline
+// list and starts the budget; the calls after it get what is left of it.
+const budgetOf = (redis: RedisClientService, step: Call<unknown, unknown>, deadline: number | undefined) =>
+  deadline === undefined || step.restartsBudget ? performance.now() + redis.timeoutMillis : deadline
+const deadlineFor = (step: Call<unknown, unknown>, deadline: number | undefined) => (step.restartsBudget ? undefined : deadline)
+
+const drive = <A, E>(
+  redis: RedisClientService,
+  step: Call<A, E>,
+  resolve: (a: A) => void,
+  reject: (error: unknown) => void,
+  deadline: number | undefined
+): void => {
+  const budget = budgetOf(redis, step, deadline)
   const onReply = (reply: unknown) => {
     let next: Step<A, E>
     try {
@@ -104,21 +143,22 @@ const drive = <A, E>(redis: RedisClientService, step: Call<A, E>, resolve: (a: A
     }
     if (next._tag === "Done") resolve(next.value)
     else if (next._tag === "Failed") reject(next.error)
-    else drive(redis, next, resolve, reject)
+    else drive(redis, next, resolve, reject, budget)
   }
-  if (step.effect === undefined) redis.unsafeCall(step.operation, step.send, onReply, reject)
+  if (step.effect === undefined) redis.unsafeCall(step.operation, step.send, onReply, reject, deadlineFor(step, deadline))
   else step.send(redis.client).then(onReply, reject)
 }
 
-/** Interprets a Step as an Effect, each call bounded by the client's timeout. */
-export const toEffect = <A, E>(redis: RedisClientService, step: Step<A, E>): Effect.Effect<A, E | RedisError> => {
+/** Interprets a Step as an Effect, its calls together bounded by the client's timeout. */
+export const toEffect = <A, E>(redis: RedisClientService, step: Step<A, E>, deadline?: number): Effect.Effect<A, E | RedisError> => {
   switch (step._tag) {
     case "Done":
       return Effect.succeed(step.value)
     case "Failed":
       return Effect.fail(step.error)
     case "Call": {
-      if (step.effect !== undefined) return Effect.flatMap(step.effect, (reply) => toEffect(redis, step.next(reply)))
+      const budget = budgetOf(redis, step, deadline)
+      if (step.effect !== undefined) return Effect.flatMap(step.effect, (reply) => toEffect(redis, step.next(reply), budget))
       // The reply goes straight to the next Step: one Effect resumption per Redis call, no flatMap.
       const call = step
       return Effect.async<A, E | RedisError>((resume) =>
@@ -132,9 +172,10 @@ export const toEffect = <A, E>(redis: RedisClientService, step: Step<A, E>): Eff
             } catch (defect) {
               return resume(Effect.die(defect))
             }
-            resume(next._tag === "Done" ? Effect.succeed(next.value) : toEffect(redis, next))
+            resume(next._tag === "Done" ? Effect.succeed(next.value) : toEffect(redis, next, budget))
           },
-          (error) => resume(Effect.fail(error))
+          (error) => resume(Effect.fail(error)),
+          deadlineFor(call, deadline)
         )
       )
     }
