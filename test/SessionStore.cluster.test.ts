@@ -6,6 +6,9 @@ import { Cause, Effect, Exit, Layer } from "effect"
 import { Cluster } from "ioredis"
 import { clusterAddReference } from "../src/internal/lua/clusterAddReference.js"
 import { clusterDeleteSession } from "../src/internal/lua/clusterDeleteSession.js"
+import { clusterFreezeReference, clusterKeepRevoking } from "../src/internal/lua/clusterFreezeReference.js"
+import { clusterRevokeSession } from "../src/internal/lua/clusterRevokeSession.js"
+import { clusterRegenerateSnapshot } from "../src/internal/lua/regenerateSession.js"
 import { clusterReadState } from "../src/internal/lua/clusterReadState.js"
 import { clusterWriteSession } from "../src/internal/lua/clusterWriteSession.js"
 import { RedisClient, RedisTimeoutError } from "../src/RedisClient.js"
@@ -103,7 +106,15 @@ describe("SessionStore on a cluster", () => {
     for (const [i, id] of ids.entries()) await run(store.set(id, { user_id: i % 3, team: "s" }))
     expect((await run(store.listByReference("team", "s"))).sort()).toEqual([...ids].sort())
     expect(await run(store.deleteByReference("team", "s"))).toBe(20)
-    expect(await keysMatching(cluster, `${prefix}:*`)).toEqual([])
+    // What a cluster revoke leaves for its grace period (60 s here): the revoking set, and a
+    // tombstone per revoked id; nothing else.
+    const left = await keysMatching(cluster, `${prefix}:*`)
+    expect(left.sort()).toEqual([`${prefix}:team:{s}:revoking`, ...ids.map((id) => `${prefix}:{${id}}:revoked`)].sort())
+    for (const key of left) {
+      const ttl = await cluster.pttl(key)
+      expect(ttl).toBeGreaterThan(50_000)
+      expect(ttl).toBeLessThanOrEqual(60_000)
+    }
   })
 
   it("concurrent writes to one session changing different referenced fields converge to exact sets", async () => {
@@ -299,24 +310,34 @@ const holdersOf = async (store: SessionStoreService, ids: ReadonlyArray<string>,
  */
 const checkAfterInterruption = async (label: string, store: SessionStoreService, scenario: Scenario, ids: ReadonlyArray<string>) => {
   for (const [field, value] of scenario.pairs) {
+    // A live holder is in the value's set, or — a revoke stopped after its first step — in its
+    // revoking set, where listByReference still finds it and a new revoke finishes it.
     const key = store.getReferenceKey(field, value)
+    const revoking = `${key}:revoking`
     const members = await cluster.smembers(key)
-    const setTtl = await cluster.pttl(key)
-    if (members.length > 0) expect(setTtl, `${label}: ${field}=${value} has a TTL`).toBeGreaterThan(0)
+    const frozen = await cluster.smembers(revoking)
+    for (const k of [key, revoking]) {
+      if ((await cluster.exists(k)) === 1) expect(await cluster.pttl(k), `${label}: ${k} has a TTL`).toBeGreaterThan(0)
+    }
     for (const id of await holdersOf(store, ids, field, value)) {
-      expect(members, `${label}: live ${id} is in ${field}=${value}`).toContain(id)
-      const [hashExpiry, setExpiry] = await Promise.all([cluster.pexpiretime(store.getSessionKey(id)), cluster.pexpiretime(key)])
-      expect(setExpiry, `${label}: ${field}=${value} outlives ${id}`).toBeGreaterThanOrEqual(hashExpiry)
+      const holder = members.includes(id) ? key : revoking
+      expect([...members, ...frozen], `${label}: live ${id} is in ${field}=${value}`).toContain(id)
+      const [hashExpiry, setExpiry] = await Promise.all([cluster.pexpiretime(store.getSessionKey(id)), cluster.pexpiretime(holder)])
+      expect(setExpiry, `${label}: ${holder} outlives ${id}`).toBeGreaterThanOrEqual(hashExpiry)
     }
   }
   for (const [field, value] of scenario.pairs) {
     const listed = (await run(store.listByReference(field, value))).sort()
     expect(listed, `${label}: listByReference(${field}, ${value})`).toEqual(await holdersOf(store, ids, field, value))
   }
-  // After the convergence step every set is exact.
+  // After the convergence step every set is exact (but for the holders a stopped revoke left
+  // in its revoking set: those are not in the value's set).
   for (const [field, value] of scenario.pairs) {
-    expect((await cluster.smembers(store.getReferenceKey(field, value))).sort(), `${label}: ${field}=${value} converged`).toEqual(
-      await holdersOf(store, ids, field, value)
+    const frozen = await cluster.smembers(`${store.getReferenceKey(field, value)}:revoking`)
+    const holders = await holdersOf(store, ids, field, value)
+    const members = await cluster.smembers(store.getReferenceKey(field, value))
+    expect(members.sort(), `${label}: ${field}=${value} converged`).toEqual(
+      holders.filter((id) => members.includes(id) || !frozen.includes(id))
     )
   }
   const [field, value] = scenario.pairs[0]!
@@ -353,6 +374,20 @@ describe("SessionStore on a cluster, interrupted", () => {
 //
 // A client whose `at`-th command waits until `release` is called (the others pass).
 // `reached` resolves when that command is issued, so another writer can run in between.
+const loadScripts = async () => {
+  const scripts = [
+    clusterAddReference,
+    clusterDeleteSession,
+    clusterReadState,
+    clusterWriteSession,
+    clusterRegenerateSnapshot,
+    clusterFreezeReference,
+    clusterKeepRevoking,
+    clusterRevokeSession
+  ]
+  await Promise.all(cluster.nodes("master").flatMap((node) => scripts.map((script) => node.script("LOAD", script.source))))
+}
+
 const gatedClient = (client: Cluster, at: number, budget = Number.POSITIVE_INFINITY) => {
   let calls = 0
   let release!: () => void
@@ -381,8 +416,7 @@ describe("SessionStore on a cluster, racing writers", () => {
   // The steps are counted in commands: have every script cached on every master, so that
   // no EVALSHA turns into EVALSHA + EVAL (NOSCRIPT) and shifts the count.
   beforeAll(async () => {
-    const scripts = [clusterAddReference, clusterDeleteSession, clusterReadState, clusterWriteSession]
-    await Promise.all(cluster.nodes("master").flatMap((node) => scripts.map((script) => node.script("LOAD", script.source))))
+    await loadScripts()
   })
 
   it("a reference added late, after a newer write moved the session away, is taken back", async () => {
@@ -435,6 +469,197 @@ describe("SessionStore on a cluster, racing writers", () => {
       }
       await cleanUp(prefix)
     }
+  })
+})
+
+// ---- Revoke-all against operations in flight, interleaved by hand ----
+//
+// deleteByReference: 1 freeze (the set moves to its revoking set, t0), 2 keep-alive, 3 SSCAN,
+// then one script per member (on its slot) and the reconcile of each deleted one, then the
+// last keep-alive (the revoking set lives exactly the grace period).
+describe("SessionStore on a cluster, revoke-all racing operations in flight", () => {
+  beforeAll(async () => {
+    await loadScripts()
+  })
+
+  /** The ids among `ids` whose session is alive. */
+  const aliveOf = async (store: SessionStoreService, ids: ReadonlyArray<string | undefined>) => {
+    const alive: Array<string> = []
+    for (const id of ids) if (id !== undefined && (await cluster.exists(store.getSessionKey(id))) === 1) alive.push(id)
+    return alive
+  }
+
+  const victims = async (store: SessionStoreService, n: number, user: string) => {
+    const ids = await Promise.all(Array.from({ length: n }, () => run(store.createSessionId)))
+    await Promise.all(ids.map((id) => run(store.set(id, { user_id: user }))))
+    return ids
+  }
+
+  it("regenerate held after its snapshot: its pre-add finds the old id being revoked, and no new id is made", async () => {
+    const prefix = uniquePrefix("revoke-regen-snapshot")
+    const store = await storeOver(cluster, prefix)
+    const others = await victims(store, 20, "1")
+    const [x, y] = [await run(store.createSessionId), await run(store.createSessionId)]
+    await run(store.set(x, { user_id: "1", name: "x" }))
+    // regenerate(x → y): 1 snapshot, 2 pre-add y to user_id=1 ← held, 3 create y, 4 delete x.
+    const gated = gatedClient(cluster, 2)
+    const slow = await storeOver(gated.client, prefix)
+    const regenerated = Effect.runPromise(slow.regenerate(x, y))
+    await gated.reached
+    expect(await run(store.deleteByReference("user_id", "1"))).toBe(21)
+    gated.release()
+    expect(await regenerated).toBeUndefined()
+    expect(await aliveOf(store, [x, y, ...others])).toEqual([])
+    expect(await cluster.sismember(store.getReferenceKey("user_id", "1"), y)).toBe(0)
+    expect(await run(store.listByReference("user_id", "1"))).toEqual([])
+    await cleanUp(prefix)
+  })
+
+  it("regenerate held after its pre-add: the new id is in the frozen set, its create meets a tombstone", async () => {
+    const prefix = uniquePrefix("revoke-regen-preadd")
+    const store = await storeOver(cluster, prefix)
+    const others = await victims(store, 20, "1")
+    const [x, y] = [await run(store.createSessionId), await run(store.createSessionId)]
+    await run(store.set(x, { user_id: "1", team: "t" }))
+    // regenerate(x → y): 1 snapshot, 2–3 pre-add y (user_id=1, team=t), 4 create y ← held.
+    const gated = gatedClient(cluster, 4)
+    const slow = await storeOver(gated.client, prefix)
+    const regenerated = Effect.runPromise(slow.regenerate(x, y))
+    await gated.reached
+    expect(await cluster.sismember(store.getReferenceKey("user_id", "1"), y)).toBe(1)
+    expect(await run(store.deleteByReference("user_id", "1"))).toBe(21)
+    expect(await cluster.exists(`${store.getSessionKey(y)}:revoked`)).toBe(1)
+    gated.release()
+    expect(await regenerated).toBeUndefined()
+    expect(await aliveOf(store, [x, y, ...others])).toEqual([])
+    // What it pre-added is taken back.
+    expect(await cluster.sismember(store.getReferenceKey("team", "t"), y)).toBe(0)
+    await cleanUp(prefix)
+  })
+
+  it("regenerate held after its create: the revoke deletes the new id as well as the old", async () => {
+    const prefix = uniquePrefix("revoke-regen-created")
+    const store = await storeOver(cluster, prefix)
+    const [x, y] = [await run(store.createSessionId), await run(store.createSessionId)]
+    await run(store.set(x, { user_id: "1" }))
+    // regenerate(x → y): 1 snapshot, 2 pre-add, 3 create y, 4 delete x ← held.
+    const gated = gatedClient(cluster, 4)
+    const slow = await storeOver(gated.client, prefix)
+    const regenerated = Effect.runPromise(slow.regenerate(x, y))
+    await gated.reached
+    expect(await run(store.deleteByReference("user_id", "1"))).toBe(2)
+    gated.release()
+    await regenerated
+    expect(await aliveOf(store, [x, y])).toEqual([])
+    await cleanUp(prefix)
+  })
+
+  for (const onlyExisting of [false, true]) {
+    it(`a ${onlyExisting ? "setExisting" : "set"} moving the value away, held before its hash write: it cannot bring the revoked session back`, async () => {
+      const prefix = uniquePrefix("revoke-move-before")
+      const store = await storeOver(cluster, prefix)
+      const x = await run(store.createSessionId)
+      await run(store.set(x, { user_id: "1", name: "x" }))
+      // set(x, user_id=2): 1 read, 2 pre-add user_id=2, 3 hash write ← held.
+      const gated = gatedClient(cluster, 3)
+      const slow = await storeOver(gated.client, prefix)
+      const write = Effect.runPromiseExit(onlyExisting ? slow.setExisting(x, { user_id: "2" }) : slow.set(x, { user_id: "2" }))
+      await gated.reached
+      expect(await run(store.deleteByReference("user_id", "1"))).toBe(1)
+      gated.release()
+      const exit = await write
+      if (onlyExisting) expect(exit).toEqual(Exit.succeed(false))
+      else expect(Exit.isFailure(exit) && JSON.stringify(exit.cause)).toContain("InvalidSessionId")
+      expect(await aliveOf(store, [x])).toEqual([])
+      expect(await cluster.smembers(store.getReferenceKey("user_id", "2"))).toEqual([])
+      await cleanUp(prefix)
+    })
+  }
+
+  it("a session that moved the value away after the freeze (before its reconcile) is revoked by its left record", async () => {
+    const prefix = uniquePrefix("revoke-move-after")
+    const store = await storeOver(cluster, prefix)
+    const x = await run(store.createSessionId)
+    await run(store.set(x, { user_id: "1", name: "x" }))
+    // The revoke: 1 freeze, 2 keep-alive, 3 SSCAN ← held (the set is frozen, nobody reached yet).
+    const gated = gatedClient(cluster, 3)
+    const slow = await storeOver(gated.client, prefix)
+    const revoke = Effect.runPromise(slow.deleteByReference("user_id", "1"))
+    await gated.reached
+    await run(store.set(x, { user_id: "2" }))
+    expect(await cluster.hkeys(`${store.getSessionKey(x)}:left`)).toEqual(["user_id:1"])
+    gated.release()
+    expect(await revoke).toBe(1)
+    expect(await aliveOf(store, [x])).toEqual([])
+    expect(await cluster.exists(`${store.getSessionKey(x)}:left`)).toBe(0)
+    expect(await cluster.smembers(store.getReferenceKey("user_id", "2"))).toEqual([])
+    await cleanUp(prefix)
+  })
+
+  it("a session that moved the value away after the freeze, then regenerates, gets no new id", async () => {
+    const prefix = uniquePrefix("revoke-move-regen")
+    const store = await storeOver(cluster, prefix)
+    const x = await run(store.createSessionId)
+    await run(store.set(x, { user_id: "1" }))
+    const gated = gatedClient(cluster, 3)
+    const slow = await storeOver(gated.client, prefix)
+    const revoke = Effect.runPromise(slow.deleteByReference("user_id", "1"))
+    await gated.reached
+    await run(store.set(x, { user_id: "2" }))
+    // x holds 2 now, but left 1 after the freeze, with x in 1's revoking set.
+    expect(await run(store.regenerate(x))).toBeUndefined()
+    expect(await cluster.smembers(store.getReferenceKey("user_id", "2"))).toEqual([x])
+    gated.release()
+    expect(await revoke).toBe(1)
+    expect(await aliveOf(store, [x])).toEqual([])
+    // Nothing of x but its tombstone, and no other session.
+    const left = (await keysMatching(cluster, `${prefix}:*`)).filter((key) => key.startsWith(`${prefix}:{`))
+    expect(left).toEqual([`${store.getSessionKey(x)}:revoked`])
+    await cleanUp(prefix)
+  })
+
+  it("a fresh login during the revoke is not affected, and a session that left the value long before is kept", async () => {
+    const prefix = uniquePrefix("revoke-fresh")
+    const store = await storeOver(cluster, prefix)
+    const others = await victims(store, 20, "1")
+    const gated = gatedClient(cluster, 3)
+    const slow = await storeOver(gated.client, prefix)
+    const revoke = Effect.runPromise(slow.deleteByReference("user_id", "1"))
+    await gated.reached
+    // The Koa login: an anonymous session gets a new id, then the user.
+    const anonymous = await run(store.createSessionId)
+    await run(store.set(anonymous, { name: "anon" }))
+    const fresh = (await run(store.regenerate(anonymous)))!
+    expect(fresh).toBeDefined()
+    await run(store.set(fresh, { user_id: "1" }))
+    gated.release()
+    expect(await revoke).toBe(20)
+    expect(await aliveOf(store, [fresh, ...others])).toEqual([fresh])
+    expect(await run(store.listByReference("user_id", "1"))).toEqual([fresh])
+    // It changes and moves to new ids freely.
+    expect(await run(store.touch(fresh))).toBe(true)
+    const again = await run(store.regenerate(fresh))
+    expect(again).toBeDefined()
+    expect(await run(store.get(again!))).toEqual({ id: again, name: "anon", user_id: "1" })
+    await cleanUp(prefix)
+  })
+
+  it("two revokes of one value at once, and again within the grace period: every holder deleted once, the revoking set kept exactly the grace period", async () => {
+    const prefix = uniquePrefix("revoke-twice")
+    const store = await storeOver(cluster, prefix)
+    const first = await victims(store, 300, "1")
+    const [a, b] = await Promise.all([run(store.deleteByReference("user_id", "1")), run(store.deleteByReference("user_id", "1"))])
+    expect(a + b).toBe(300)
+    expect(await aliveOf(store, first)).toEqual([])
+    const revoking = `${store.getReferenceKey("user_id", "1")}:revoking`
+    const second = await victims(store, 10, "1")
+    expect(await run(store.deleteByReference("user_id", "1"))).toBe(10)
+    expect(await aliveOf(store, second)).toEqual([])
+    expect(await cluster.scard(revoking)).toBe(310)
+    const ttl = await cluster.pttl(revoking)
+    expect(ttl).toBeGreaterThan(55_000)
+    expect(ttl).toBeLessThanOrEqual(60_000)
+    await cleanUp(prefix)
   })
 })
 

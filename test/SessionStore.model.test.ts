@@ -44,13 +44,45 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ op: fc.constant("revoke" as const), field: refField, value }) }
 )
 
-/** What Redis must hold. `stale` lists the memberships expiry may leave behind: (field, value, id). */
+/** Cluster revokes keep their revoking set and tombstone ids this long (the default `timeout` is 2 s). */
+const GRACE = 60_000
+
+/**
+ * What Redis must hold. `stale` lists the memberships expiry may leave behind: (field, value, id).
+ * On a cluster, also what a revoke leaves behind for its grace period (every sequence runs
+ * well within it): `revoking` (field, value) → the ids in its revoking set, `revoked` the ids
+ * with a tombstone, and `left` each live session's left record (field, value pairs).
+ */
 class Model {
   readonly sessions = new Map<string, Map<string, string>>()
   readonly stale = new Set<string>()
+  readonly revoking = new Map<string, Set<string>>()
+  readonly revoked = new Set<string>()
+  readonly left = new Map<string, Set<string>>()
   readonly ids: Array<string>
   constructor(ids: Array<string>) {
     this.ids = ids
+  }
+  /** The session leaves `value` of `field` (a write changed or removed it). */
+  leave(id: string, field: string, value: string | undefined, next: string | undefined) {
+    if (value === undefined || value === next) return
+    const record = this.left.get(id) ?? new Set<string>()
+    record.add(`${field}\u0000${value}`)
+    this.left.set(id, record)
+  }
+  /** Whether a cluster regenerate of `id` is refused: a revoking set holds it for a value it holds or left. */
+  frozen(id: string): boolean {
+    const session = this.sessions.get(id)!
+    for (const [pair, members] of this.revoking) {
+      if (!members.has(id)) continue
+      const [field, value] = pair.split("\u0000") as [string, string]
+      if (session.get(field) === value || this.left.get(id)?.has(pair)) return true
+    }
+    return false
+  }
+  remove(id: string) {
+    this.sessions.delete(id)
+    this.left.delete(id)
   }
   holders(field: string, value: string): Array<string> {
     return [...this.sessions].filter(([, s]) => s.get(field) === value).map(([id]) => id).sort()
@@ -58,6 +90,7 @@ class Model {
   expire(id: string) {
     const session = this.sessions.get(id)
     if (!session) return
+    this.left.delete(id)
     for (const ref of REFS) {
       const v = session.get(ref)
       if (v !== undefined) this.stale.add(`${ref}\u0000${v}\u0000${id}`)
@@ -90,9 +123,43 @@ const checkInvariants = async (redis: Redis | Cluster, model: Model, s: SessionS
   }
   // Every key under the prefix (on every master of a cluster): a live session's hash, or a
   // reference set whose members are exactly right.
+  const cluster = redis instanceof Cluster
+  const now = Date.now()
   for (const key of await keysMatching(redis, `${s.prefix}:*`)) {
     // v3.0.0's layout: `${prefix}:{${id}}` and `${prefix}:${field}:{${value}}`.
     const rest = key.slice(s.prefix.length + 1)
+    // What a cluster revoke adds (README, "Redis Cluster"): a revoked id's tombstone, whose
+    // session is gone, and a revoking set kept for the grace period, none of whose members is
+    // a live session holding the value; and each session's left record, which lives exactly
+    // as long as its hash and names values the session held.
+    const extra = /^(?:([a-z_]+):\{(.*)\}:revoking|\{(.*)\}:(revoked|left))$/.exec(rest)
+    if (extra !== null) {
+      expect(cluster, `${key} only on a cluster`).toBe(true)
+      const [, ref, v, id, kind] = extra
+      if (ref !== undefined) {
+        expect(await redis.type(key)).toBe("set")
+        const ttl = await redis.pttl(key)
+        expect(ttl > 0 && ttl <= GRACE, `${key} lives the grace period (${ttl})`).toBe(true)
+        for (const member of await redis.smembers(key)) {
+          expect(model.revoking.get(`${ref}\u0000${v}`)?.has(member), `${member} in ${key}`).toBe(true)
+          expect(await redis.hget(s.getSessionKey(member), ref), `${member} in ${key} escaped the revoke`).not.toBe(v)
+        }
+      } else if (kind === "revoked") {
+        expect(await redis.type(key)).toBe("string")
+        const ttl = await redis.pttl(key)
+        expect(ttl > 0 && ttl <= GRACE, `${key} lives the grace period (${ttl})`).toBe(true)
+        expect(model.revoked.has(id!), `tombstone of ${id}`).toBe(true)
+        expect(await redis.exists(s.getSessionKey(id!)), `${id} was revoked but lives`).toBe(0)
+      } else {
+        expect(await redis.type(key)).toBe("hash")
+        expect(model.sessions.has(id!), `left record of a live session (${id})`).toBe(true)
+        expect(await redis.pexpiretime(key)).toBe(await redis.pexpiretime(s.getSessionKey(id!)))
+        const entries = await redis.hgetall(key)
+        expect(Object.keys(entries).map((entry) => entry.replace(":", "\u0000")).sort()).toEqual([...(model.left.get(id!) ?? [])].sort())
+        for (const at of Object.values(entries)) expect(Number(at)).toBeLessThanOrEqual(now + 1000)
+      }
+      continue
+    }
     expect(rest, `${key} has hash-tag braces`).toMatch(/^(?:[a-z_]+:)?\{.*\}$/)
     const type = await redis.type(key)
     if (type === "hash") {
@@ -117,23 +184,37 @@ const runSequence = async (redis: Redis | Cluster, ops: ReadonlyArray<Op>, run: 
   const s = await Effect.runPromise(
     SessionStore.make({ prefix, references: [...REFS], maxAge: DEFAULT_MAX_AGE }).pipe(Effect.provide(RedisClient.layerFromClient(redis)))
   )
-  expect(s.redis.isCluster).toBe(redis instanceof Cluster)
+  const cluster = redis instanceof Cluster
+  expect(s.redis.isCluster).toBe(cluster)
   const model = new Model(await Promise.all(Array.from({ length: SLOTS }, () => Effect.runPromise(s.createSessionId))))
   try {
     for (const op of ops) {
       switch (op.op) {
         case "set": {
           const id = model.ids[op.slot]!
+          if (cluster && model.revoked.has(id) && !model.sessions.has(id)) {
+            // A revoked id is not created again while its tombstone lives.
+            const error = await Effect.runPromise(Effect.flip(s.set(id, op.values, op.maxAge)))
+            expect(error._tag).toBe("InvalidSessionId")
+            break
+          }
           await Effect.runPromise(s.set(id, op.values, op.maxAge))
           const session = model.sessions.get(id) ?? new Map<string, string>()
-          for (const [f, v] of Object.entries(op.values)) session.set(f, v)
+          for (const [f, v] of Object.entries(op.values)) {
+            if ((REFS as ReadonlyArray<string>).includes(f)) model.leave(id, f, session.get(f), v)
+            session.set(f, v)
+          }
           model.sessions.set(id, session)
           break
         }
         case "unset": {
           const id = model.ids[op.slot]!
           await Effect.runPromise(s.unset(id, op.fields))
-          for (const f of op.fields) model.sessions.get(id)?.delete(f)
+          for (const f of op.fields) {
+            const session = model.sessions.get(id)
+            if (session && (REFS as ReadonlyArray<string>).includes(f)) model.leave(id, f, session.get(f), undefined)
+            session?.delete(f)
+          }
           break
         }
         case "touch": {
@@ -144,13 +225,15 @@ const runSequence = async (redis: Redis | Cluster, ops: ReadonlyArray<Op>, run: 
         case "delete": {
           const id = model.ids[op.slot]!
           expect(await Effect.runPromise(s.delete(id))).toBe(model.sessions.has(id))
-          model.sessions.delete(id)
+          model.remove(id)
           break
         }
         case "expire": {
           // What Redis does when a TTL runs out: the hash vanishes, the sets are not told.
           const id = model.ids[op.slot]!
+          // The left record (cluster) has the hash's expiry and goes with it.
           await redis.del(s.getSessionKey(id))
+          await redis.del(`${s.getSessionKey(id)}:left`)
           model.expire(id)
           break
         }
@@ -158,10 +241,10 @@ const runSequence = async (redis: Redis | Cluster, ops: ReadonlyArray<Op>, run: 
           const id = model.ids[op.slot]!
           const next = await Effect.runPromise(s.regenerate(id))
           const session = model.sessions.get(id)
-          if (session === undefined) expect(next).toBeUndefined()
+          if (session === undefined || (cluster && model.frozen(id))) expect(next).toBeUndefined()
           else {
             expect(next).toBeDefined()
-            model.sessions.delete(id)
+            model.remove(id)
             model.sessions.set(next!, session)
             model.ids[op.slot] = next!
           }
@@ -176,7 +259,19 @@ const runSequence = async (redis: Redis | Cluster, ops: ReadonlyArray<Op>, run: 
         case "revoke": {
           const expected = model.holders(op.field, op.value)
           expect(await Effect.runPromise(s.deleteByReference(op.field, op.value))).toBe(expected.length)
-          for (const id of expected) model.sessions.delete(id)
+          if (cluster) {
+            // The set's members join its revoking set (kept for the grace period); each that
+            // held the value is deleted, and each without a session (now) gets a tombstone.
+            const pair = `${op.field}\u0000${op.value}`
+            const members = model.revoking.get(pair) ?? new Set<string>()
+            for (const id of expected) members.add(id)
+            for (const entry of model.stale) if (entry.startsWith(`${pair}\u0000`)) members.add(entry.slice(pair.length + 1))
+            model.revoking.set(pair, members)
+            for (const id of expected) model.remove(id)
+            for (const id of members) if (!model.sessions.has(id)) model.revoked.add(id)
+          } else {
+            for (const id of expected) model.remove(id)
+          }
           model.prune(op.field, op.value)
           break
         }

@@ -4,12 +4,12 @@
 // the value when it started, nor any id it moved to meanwhile, may be alive.
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import Koa from "koa"
-import { Redis } from "ioredis"
+import { Cluster, Redis } from "ioredis"
 import { inject } from "vitest"
 import koaRedisSessionSets from "../src/index.js"
 import type { SessionMiddleware } from "../src/index.js"
 import { Browser, serve, type Served } from "./koaUtils.js"
-import { uniquePrefix } from "./utils.js"
+import { redisClusterNodes, uniquePrefix } from "./utils.js"
 
 const TRIALS = 40
 /** The victim's other sessions: enough for the revoke to scan several pages. */
@@ -148,4 +148,109 @@ describe("deleteByReference cannot be escaped (single server)", () => {
     // Nothing is left of the revoke itself.
     expect(await client.exists(`${prefix}:user_id:{fresh}:revoking`)).toBe(0)
   })
+})
+
+// The same attack on a 3-master Redis Cluster, where no script sees a session hash and a
+// reference set together (README, "Redis Cluster"): the revoke freezes the set on the value's
+// slot, then checks each member on its own slot, and regenerate's pre-add refuses an old id
+// that is being revoked.
+describe("deleteByReference cannot be escaped (Redis Cluster)", () => {
+  /** 40 trials, or as many as fit in about 15 s (at least 8). */
+  const CLUSTER_TRIALS = 40
+  /** Several SSCAN pages (500) of 64-concurrent per-id scripts. */
+  const CLUSTER_VICTIMS = 600
+  let cluster: Cluster
+  let cmw: SessionMiddleware
+  let cserved: Served
+  const cprefix = uniquePrefix("revocation-cluster")
+
+  beforeAll(async () => {
+    cluster = new Cluster(redisClusterNodes())
+    await new Promise((resolve, reject) => {
+      cluster.once("ready", resolve)
+      cluster.once("error", reject)
+    })
+    const app = new Koa()
+    app.keys = ["revocation test key"]
+    cmw = koaRedisSessionSets(app, { client: cluster, prefix: cprefix, references: { user_id: {} } })
+    app.use(cmw)
+    app.use(async (ctx) => {
+      switch (ctx.path) {
+        case "/login":
+          await ctx.session.regenerate()
+          await ctx.session.set({ user_id: String(ctx.query["user"]) })
+          break
+        case "/regenerate":
+          await ctx.session.regenerate()
+          break
+        case "/set":
+          await ctx.session.set({ seen: String(Date.now()) })
+          break
+        case "/touch":
+          await ctx.session.touch()
+          break
+        case "/unset":
+          await ctx.session.unset(["seen"])
+          break
+      }
+      const { user_id = null } = await ctx.session.get(["user_id"])
+      ctx.body = { user_id }
+    })
+    cserved = await serve(app)
+  })
+
+  afterAll(async () => {
+    await cserved.close()
+    await cmw.close()
+    await cluster.quit()
+  })
+
+  /** Every live session hash under the prefix, on every master, that holds `user_id = user`. */
+  const clusterSessionsOf = async (user: string): Promise<Array<string>> => {
+    const holders: Array<string> = []
+    for (const node of cluster.nodes("master")) {
+      let cursor = "0"
+      do {
+        const [next, keys] = await node.scan(cursor, "MATCH", `${cprefix}:{*}`, "COUNT", 1000)
+        cursor = next
+        const hashes = keys.filter((key) => key.endsWith("}"))
+        const values = await Promise.all(hashes.map((key) => node.hget(key, "user_id")))
+        hashes.forEach((key, i) => values[i] === user && holders.push(key))
+      } while (cursor !== "0")
+    }
+    return holders
+  }
+
+  const clusterSurvivors = async (paths: ReadonlyArray<string>, label: string): Promise<number> => {
+    let survivors = 0
+    const deadline = Date.now() + 15_000
+    let trials = 0
+    for (let trial = 0; trial < CLUSTER_TRIALS && Date.now() < deadline; trial++) {
+      trials++
+      const user = `${label}-${trial}`
+      const ids = Array.from({ length: CLUSTER_VICTIMS }, () => cmw.store.createSessionId())
+      for (let i = 0; i < ids.length; i += 200) await Promise.all(ids.slice(i, i + 200).map((id) => cmw.store.set(id, { user_id: user })))
+      const attacker = new Browser(cserved.url)
+      expect((await attacker.json(`/login?user=${user}`)).body).toEqual({ user_id: user })
+      const stop = attack(attacker, paths)
+      await new Promise((resolve) => setTimeout(resolve, 5))
+      const revoked = await cmw.store.deleteByReference("user_id", user)
+      const alive = await clusterSessionsOf(user)
+      await stop()
+      expect(revoked).toBeGreaterThanOrEqual(CLUSTER_VICTIMS)
+      const me = (await attacker.json<{ user_id: string | null }>("/")).body
+      if (alive.length > 0 || me.user_id !== null) survivors++
+    }
+    console.log(`cluster ${label}: ${survivors} of ${trials} trials survived`)
+    expect(trials).toBeGreaterThanOrEqual(8)
+    return survivors
+  }
+
+  it("a stolen session regenerating in three keep-alive loops: no trial leaves it signed in", async () => {
+    expect(await clusterSurvivors(["/regenerate", "/regenerate", "/regenerate"], "regen")).toBe(0)
+  }, 120_000)
+
+  it("regenerate, set, touch and unset loops in flight: no trial leaves it signed in", async () => {
+    expect(await clusterSurvivors(["/regenerate", "/set", "/touch", "/unset"], "mixed")).toBe(0)
+  }, 120_000)
 })

@@ -112,6 +112,29 @@ describe("the checker", () => {
     // unexpected-key: a session hash in the pre-3.0.0 layout, without hash-tag braces.
     await client.hset(`${prefix}:bracelessbraceless`, { id: "bracelessbraceless" })
     await client.pexpire(`${prefix}:bracelessbraceless`, 600_000)
+    if (client instanceof Cluster) {
+      // What a cluster revoke leaves for its grace period, correct: a revoking set whose
+      // members are gone or moved away, the tombstone of a revoked id, a session's left record.
+      await set(`${s("user_id", "u8")}:revoking`, ["expiredexpired0002", "goodgoodgoodgood01"], 30_000)
+      await client.set(`${h("expiredexpired0002")}:revoked`, "1", "PX", 30_000)
+      await client.hset(`${h("goodgoodgoodgood01")}:left`, "user_id:u8", String(Date.now()))
+      await client.pexpireat(`${h("goodgoodgoodgood01")}:left`, await client.pexpiretime(h("goodgoodgoodgood01")))
+      // revoked-session-alive: a live session holding u1 in u1's revoking set; a tombstone next to a live session.
+      await set(`${s("user_id", "u1")}:revoking`, ["wrongidwrongid0001"], 30_000)
+      await client.set(`${h("missingmissing0001")}:revoked`, "1", "PX", 30_000)
+      // revoking-set-ttl, tombstone-ttl: longer than the grace period.
+      await set(`${s("org_id", "o9")}:revoking`, ["expiredexpired0003"], 600_000)
+      await client.set(`${h("expiredexpired0003")}:revoked`, "1", "PX", 600_000)
+      // left-record-without-session, left-record-expiry
+      await client.hset(`${h("goneleftgoneleft01")}:left`, "user_id:u1", "1")
+      await client.pexpire(`${h("goneleftgoneleft01")}:left`, 600_000)
+      await client.hset(`${h("othervalueother001")}:left`, "user_id:u3", "1")
+      await client.pexpire(`${h("othervalueother001")}:left`, 30_000)
+    } else {
+      // unexpected-key, revoking-set-left: none of these belongs on a single server.
+      await client.set(`${h("expiredexpired0002")}:revoked`, "1", "PX", 30_000)
+      await set(`${s("user_id", "u8")}:revoking`, ["expiredexpired0002"], 30_000)
+    }
   }
 
   const expectFindings = async (client: Redis | Cluster) => {
@@ -121,8 +144,20 @@ describe("the checker", () => {
       await plant(client, prefix)
       const report = await checkInvariants({ client, prefix })
       const found = report.violations.map((v) => `${v.kind} ${v.id ?? v.key.slice(prefix.length + 1)}`).sort()
+      const extra =
+        client instanceof Cluster
+          ? [
+              "revoked-session-alive wrongidwrongid0001",
+              "revoked-session-alive missingmissing0001",
+              "revoking-set-ttl org_id:{o9}:revoking",
+              "tombstone-ttl expiredexpired0003",
+              "left-record-without-session goneleftgoneleft01",
+              "left-record-expiry othervalueother001"
+            ]
+          : ["unexpected-key {expiredexpired0002}:revoked", "revoking-set-left user_id:{u8}:revoking"]
       expect(found).toEqual(
         [
+          ...extra,
           "member-holds-other-value noorgnoorgnoorg001",
           "member-holds-other-value othervalueother001",
           "session-id-mismatch wrongidwrongid0001",

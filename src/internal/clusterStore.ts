@@ -18,14 +18,23 @@
 //
 // Readers verify every member against its hash (one script per id, routed to the
 // id's slot, sent concurrently) and prune stale members with the same reconcile.
+//
+// Revoke-all (deleteByReference) cannot be escaped: it freezes the value's set into its
+// revoking set (value's slot, returns t0), then checks every member on its own slot,
+// deleting it when it holds the value or left it since t0 - margin (writes keep a "left"
+// record next to the hash), and tombstoning ids without a hash. A regenerate's pre-add
+// is refused when its old id is in the revoking set of a value it holds or left, and a
+// create is refused by a tombstone; the revoking set outlives the scan by `grace`.
 import { randomBytes } from "node:crypto"
 import { Effect } from "effect"
 import type { CheckedWrite, MaxAgeInput, SessionStoreError, SessionStoreService, SessionValue } from "../SessionStore.js"
 import { RedisTimeoutError } from "../RedisClient.js"
 import { InvalidSessionData, InvalidSessionId, RedisError } from "../SessionError.js"
-import { referenceKey, sessionKey } from "./keys.js"
+import { leftKey, referenceKey, revokingKey, sessionKey, tombstoneKey } from "./keys.js"
 import { clusterAddReference } from "./lua/clusterAddReference.js"
 import { clusterDeleteSession } from "./lua/clusterDeleteSession.js"
+import { clusterFreezeReference, clusterKeepRevoking } from "./lua/clusterFreezeReference.js"
+import { clusterRevokeSession } from "./lua/clusterRevokeSession.js"
 import { clusterReadState } from "./lua/clusterReadState.js"
 import { clusterWriteSession } from "./lua/clusterWriteSession.js"
 import { clusterRegenerateSnapshot } from "./lua/regenerateSession.js"
@@ -56,6 +65,8 @@ const MAX_WRITE_ATTEMPTS = 16
 /** Reconcile rounds before giving up on removals (stale members are then left to readers). */
 const MAX_RECONCILE_ROUNDS = 32
 const NO_SESSION = -2
+/** clusterAddReference: the ancestor (a regenerate's old id) is being revoked. clusterWriteSession: the id was revoked. */
+const REVOKED = -3
 
 type Value = string | null
 
@@ -105,6 +116,13 @@ export const makeClusterStore = (standalone: SessionStoreService, helpers: Clust
 
   const hashKey = (id: string) => sessionKey(prefix, id)
   const setKey = (index: number, value: string) => referenceKey(prefix, references[index]!, value)
+  const revokingSetKey = (index: number, value: string) => revokingKey(prefix, references[index]!, value)
+  // A revoke keeps its revoking set `grace` ms after it returns, and tombstones the ids it
+  // revoked as long: longer than any operation in flight may take (each is bounded by
+  // `timeout`). `margin`: how long before the revoke's start a session may have left the
+  // value and still be revoked (a write in flight, clock skew between nodes).
+  const grace = Math.max(60_000, 2 * redis.timeoutMillis)
+  const margin = redis.timeoutMillis + 1_000
 
   const readState = (operation: string, id: string): Effect.Effect<SessionState, RedisError> =>
     Effect.map(redis.runScript(operation, clusterReadState, [hashKey(id)], [nrefs, ...references]), (reply) => {
@@ -114,9 +132,23 @@ export const makeClusterStore = (standalone: SessionStoreService, helpers: Clust
       return { expireAt, values: references.map((_, i) => asValue(items[1 + i])) }
     })
 
-  /** SADD + extend (see clusterAddReference). Returns the set's absolute expiry, -1 for none. */
-  const addReference = (operation: string, index: number, value: string, id: string, mode: "ttl" | "at", amount: number) =>
-    Effect.map(redis.runScript(operation, clusterAddReference, [setKey(index, value)], [id, mode, amount]), Number)
+  /**
+   * SADD + extend (see clusterAddReference). Returns the set's absolute expiry, -1 for none,
+   * -2 nothing added, -3 (REVOKED) refused: `ancestor` is in the value's revoking set.
+   */
+  const addReference = (
+    operation: string,
+    index: number,
+    value: string,
+    id: string,
+    mode: "ttl" | "at" | "check",
+    amount: number,
+    ancestor = ""
+  ) =>
+    Effect.map(
+      redis.runScript(operation, clusterAddReference, [setKey(index, value), revokingSetKey(index, value)], [id, mode, amount, ancestor]),
+      Number
+    )
 
   const removeReference = (operation: string, index: number, value: string, id: string) =>
     redis.use(operation, (client) => client.srem(setKey(index, value), id))
@@ -161,15 +193,30 @@ export const makeClusterStore = (standalone: SessionStoreService, helpers: Clust
     return candidates.size === 0 ? Effect.void : round(state, 0)
   }
 
-  /** Step 2: the id joins the set of every value in `after`. Returns the cap for step 3 (-1 = none). */
-  const preAdd = (operation: string, id: string, after: ReadonlyArray<Value>, ttl: number, candidates: Candidates) => {
+  /**
+   * Step 2: the id joins the set of every value in `after`. Returns the cap for step 3
+   * (-1 = none), or REVOKED when `ancestor` (a regenerate's old id) is in the revoking set
+   * of one of those values or of one it left (`left`: index → values): nothing is added to
+   * that set then, and the caller takes back the others.
+   */
+  const preAdd = (
+    operation: string,
+    id: string,
+    after: ReadonlyArray<Value>,
+    ttl: number,
+    candidates: Candidates,
+    ancestor = "",
+    left: ReadonlyArray<readonly [number, string]> = []
+  ) => {
     const adds: Array<Effect.Effect<number, RedisError>> = []
     after.forEach((value, index) => {
       if (value === null) return
       addCandidate(candidates, index, value)
-      adds.push(addReference(operation, index, value, id, "ttl", ttl))
+      adds.push(addReference(operation, index, value, id, "ttl", ttl, ancestor))
     })
+    for (const [index, value] of left) adds.push(addReference(operation, index, value, id, "check", 0, ancestor))
     return Effect.map(Effect.all(adds, { concurrency: "unbounded" }), (expiries) => {
+      if (expiries.includes(REVOKED)) return REVOKED
       const finite = expiries.filter((at) => at >= 0)
       return finite.length === 0 ? -1 : Math.min(...finite)
     })
@@ -196,7 +243,7 @@ export const makeClusterStore = (standalone: SessionStoreService, helpers: Clust
     rest: ReadonlyArray<string>
   ) =>
     Effect.map(
-      redis.runScript(operation, clusterWriteSession, [key], [
+      redis.runScript(operation, clusterWriteSession, [key, tombstoneKey(prefix, id), leftKey(prefix, id)], [
         op,
         id,
         ttl,
@@ -212,7 +259,8 @@ export const makeClusterStore = (standalone: SessionStoreService, helpers: Clust
 
   /**
    * The write protocol (steps 1–4) for set / setExisting / unset / touch.
-   * Returns the script's status: 1 written, 0 no session (only with `onlyExisting`).
+   * Returns the script's status: 1 written, 0 no session (only with `onlyExisting`),
+   * REVOKED: the session would have been created, but its id was revoked (tombstone).
    */
   const write = (operation: string, id: string, change: Write, ttl: number, onlyExisting: boolean): Effect.Effect<number, RedisError> =>
     bounded(operation, Effect.gen(function* () {
@@ -254,6 +302,10 @@ export const makeClusterStore = (standalone: SessionStoreService, helpers: Clust
           }
           continue
         }
+        if (reply.status === REVOKED) {
+          yield* reconcile(operation, id, candidates, missing)
+          return REVOKED
+        }
         // 4. reconcile
         reply.old.forEach((value, index) => addCandidate(candidates, index, value))
         yield* reconcile(operation, id, candidates, reply.state)
@@ -266,7 +318,7 @@ export const makeClusterStore = (standalone: SessionStoreService, helpers: Clust
   /** Deletes one session (when `field` is given, only if it holds `value`) and settles its sets. */
   const deleteOne = (operation: string, id: string, field: string, value: string): Effect.Effect<boolean, RedisError> =>
     Effect.flatMap(
-      redis.runScript(operation, clusterDeleteSession, [hashKey(id)], [field, value, nrefs, ...references]),
+      redis.runScript(operation, clusterDeleteSession, [hashKey(id), leftKey(prefix, id)], [field, value, nrefs, ...references]),
       (reply) => {
         const items = asArray(reply)
         const status = Number(items[0])
@@ -285,12 +337,13 @@ export const makeClusterStore = (standalone: SessionStoreService, helpers: Clust
     field: string,
     value: SessionValue,
     initial: A,
-    onIds: (index: number, encoded: string, ids: ReadonlyArray<string>, acc: A) => Effect.Effect<A, RedisError>
+    onIds: (index: number, encoded: string, ids: ReadonlyArray<string>, acc: A) => Effect.Effect<A, RedisError>,
+    revoking = false
   ): Effect.Effect<A, RedisError | InvalidSessionData> => {
     const encoded = checkReference(field, value)
     if (typeof encoded !== "string") return Effect.fail(encoded)
     const index = referenceIndex.get(field)!
-    const key = setKey(index, encoded)
+    const key = revoking ? revokingSetKey(index, encoded) : setKey(index, encoded)
     // Not bounded as a whole (a scan of 100 000+ members may take longer than `timeout`):
     // each of its calls is.
     const page = (cursor: string, acc: A): Effect.Effect<A, RedisError> =>
@@ -320,7 +373,11 @@ export const makeClusterStore = (standalone: SessionStoreService, helpers: Clust
   ): Effect.Effect<boolean, SessionStoreError> => {
     const checked = checkWrite(id, values, maxAge)
     if (!("pairs" in checked)) return Effect.fail(checked)
-    return Effect.map(write(operation, id, { op: "set", pairs: checked.pairs }, checked.ttl, onlyExisting), (status) => status === 1)
+    return Effect.flatMap(write(operation, id, { op: "set", pairs: checked.pairs }, checked.ttl, onlyExisting), (status) =>
+      status === REVOKED
+        ? Effect.fail(new InvalidSessionId({ reason: "the session was revoked" }))
+        : Effect.succeed(status === 1)
+    )
   }
 
   return {
@@ -368,12 +425,22 @@ export const makeClusterStore = (standalone: SessionStoreService, helpers: Clust
       const operation = "SessionStore.regenerate"
       return bounded(operation, Effect.gen(function* () {
         // Copy: the old hash and its expiry from one atomic read.
-        const items = asArray(yield* redis.runScript(operation, clusterRegenerateSnapshot, [hashKey(id)], []))
+        const items = asArray(yield* redis.runScript(operation, clusterRegenerateSnapshot, [hashKey(id), leftKey(prefix, id)], []))
         const expireAt = Number(items[0])
         if (expireAt === NO_SESSION) return undefined
         const remaining = Number(items[1])
+        // The referenced values the session left (its left record): a revoke of one of them
+        // may have started before it left.
+        const nleft = Number(items[2])
+        const left: Array<readonly [number, string]> = []
+        for (let i = 3; i < 3 + nleft; i++) {
+          const entry = String(items[i])
+          const colon = entry.indexOf(":")
+          const index = referenceIndex.get(entry.slice(0, colon))
+          if (colon > 0 && index !== undefined) left.push([index, entry.slice(colon + 1)])
+        }
         const snapshot = new Map<string, string>()
-        for (let i = 2; i + 1 < items.length; i += 2) snapshot.set(String(items[i]), String(items[i + 1]))
+        for (let i = 3 + nleft; i + 1 < items.length; i += 2) snapshot.set(String(items[i]), String(items[i + 1]))
         // Login rotates the CSRF secret of a session that has one.
         if (snapshot.has(CSRF_SECRET_FIELD)) snapshot.set(CSRF_SECRET_FIELD, secret)
         snapshot.delete(ID_FIELD)
@@ -385,10 +452,20 @@ export const makeClusterStore = (standalone: SessionStoreService, helpers: Clust
         const ttl = kept ? remaining : requested
         // The new id joins its sets before its hash exists…
         const candidates: Candidates = new Map()
-        const setsCap = yield* preAdd(operation, target, after, ttl, candidates)
+        // (refused when a revoke of a value it holds or left has frozen that set with the old
+        // id in it: the session is being revoked, and gets no new id)…
+        const setsCap = yield* preAdd(operation, target, after, ttl, candidates, id, left)
+        if (setsCap === REVOKED) {
+          yield* reconcile(operation, target, candidates, missing)
+          return undefined
+        }
         const cap = kept && (setsCap < 0 || expireAt < setsCap) ? expireAt : setsCap
-        // …the new hash is written only if the id is free…
+        // …the new hash is written only if the id is free (and was not revoked)…
         const created = yield* runWriteScript(operation, target, hashKey(target), "create", ttl, false, cap, none.map(() => "?"), pairs)
+        if (created.status === REVOKED) {
+          yield* reconcile(operation, target, candidates, missing)
+          return undefined
+        }
         if (created.status !== 1) {
           yield* reconcile(operation, target, candidates, created.status === -2 ? { ...created.state, values: created.old } : missing)
           return yield* Effect.fail(new InvalidSessionId({ reason: "the new id is already in use" }))
@@ -400,34 +477,81 @@ export const makeClusterStore = (standalone: SessionStoreService, helpers: Clust
       }))
     },
 
+    // The value's set, then its revoking set: a revoke that was interrupted (or is running)
+    // left the sessions it had not reached there, live and holding the value. Members of
+    // the revoking set are checked but never removed (the revoke relies on them).
     listByReference: (field, value) =>
-      Effect.map(
-        scanReference("SessionStore.listByReference", field, value, new Set<string>(), (index, encoded, ids, seen) =>
+      Effect.gen(function* () {
+        const seen = new Set<string>()
+        const operation = "SessionStore.listByReference"
+        const check = (prune: boolean) => (index: number, encoded: string, ids: ReadonlyArray<string>, acc: Set<string>) =>
           Effect.as(
             Effect.forEach(
               ids,
               (id) =>
-                Effect.flatMap(readState("SessionStore.listByReference", id), (state) => {
+                Effect.flatMap(readState(operation, id), (state) => {
                   if (state.values[index] === encoded) {
-                    seen.add(id)
+                    acc.add(id)
                     return Effect.void
                   }
-                  return reconcile("SessionStore.listByReference", id, new Map([[index, new Set([encoded])]]), state)
+                  return prune ? reconcile(operation, id, new Map([[index, new Set([encoded])]]), state) : Effect.void
                 }),
               { concurrency: ID_CONCURRENCY, discard: true }
             ),
-            seen
+            acc
           )
-        ),
-        (ids) => Array.from(ids)
-      ),
+        yield* scanReference(operation, field, value, seen, check(true))
+        yield* scanReference(operation, field, value, seen, check(false), true)
+        return Array.from(seen)
+      }),
 
-    deleteByReference: (field, value) =>
-      scanReference("SessionStore.deleteByReference", field, value, 0, (_index, encoded, ids, count) =>
-        Effect.map(
-          Effect.forEach(ids, (id) => deleteOne("SessionStore.deleteByReference", id, field, encoded), { concurrency: ID_CONCURRENCY }),
-          (deleted) => count + deleted.filter(Boolean).length
+    // 1. freeze: the value's set moves to its revoking set (value's slot), t0 = server time.
+    // 2. every member of the revoking set, each on its own slot (clusterRevokeSession): deleted
+    //    when it holds the value or left it since t0 - margin, tombstoned when it has no hash.
+    //    The revoking set keeps its members while the scan runs and `grace` after it, so an
+    //    in-flight regenerate of a member is refused (clusterAddReference).
+    deleteByReference: (field, value) => {
+      const encoded = checkReference(field, value)
+      if (typeof encoded !== "string") return Effect.fail(encoded)
+      const operation = "SessionStore.deleteByReference"
+      const index = referenceIndex.get(field)!
+      const revoking = revokingSetKey(index, encoded)
+      const keepAlive = (final: boolean) => redis.runScript(operation, clusterKeepRevoking, [revoking], [grace, final ? "1" : "0"])
+      const revokeOne = (id: string, since: number) =>
+        Effect.flatMap(
+          redis.runScript(
+            operation,
+            clusterRevokeSession,
+            [hashKey(id), tombstoneKey(prefix, id), leftKey(prefix, id)],
+            [field, encoded, since, grace, nrefs, ...references]
+          ),
+          (reply) => {
+            const items = asArray(reply)
+            if (Number(items[0]) !== 1) return Effect.succeed(false)
+            const candidates: Candidates = new Map()
+            references.forEach((_, i) => addCandidate(candidates, i, asValue(items[1 + i])))
+            // A write in flight may have added it to the value's new set meanwhile.
+            addCandidate(candidates, index, encoded)
+            return Effect.as(reconcile(operation, id, candidates, missing), true)
+          }
         )
-      )
+      // Not bounded as a whole (100 000+ members may take longer than `timeout`): each call is.
+      const page = (since: number, cursor: string, count: number): Effect.Effect<number, RedisError> =>
+        Effect.flatMap(keepAlive(false), () =>
+          Effect.flatMap(redis.use(operation, (client) => client.sscan(revoking, cursor, "COUNT", SCAN_BATCH)), ([next, ids]) => {
+            const processed = Effect.map(
+              Effect.forEach(ids, (id) => revokeOne(id, since), { concurrency: ID_CONCURRENCY }),
+              (deleted) => count + deleted.filter(Boolean).length
+            )
+            return next === "0" ? processed : Effect.flatMap(processed, (n) => page(since, next, n))
+          })
+        )
+      return Effect.gen(function* () {
+        const t0 = Number(yield* redis.runScript(operation, clusterFreezeReference, [setKey(index, encoded), revoking], []))
+        const count = yield* page(t0 - margin, "0", 0)
+        yield* keepAlive(true)
+        return count
+      })
+    }
   }
 }

@@ -50,3 +50,18 @@ local function revokingKeyOf(base, field, value)
   return referenceKeyOf(base, field, value) .. ':revoking'
 end
 `
+
+/**
+ * Cluster mode: written by `deleteByReference` for an id it revoked (or found without a
+ * hash), with a TTL of a grace period; while it lives, nothing may create a session
+ * under that id, so an in-flight `regenerate` (or a first write) cannot bring it back.
+ * Same hash tag as the session (same slot); it never ends in `}`, so no other key equals it.
+ */
+export const tombstoneKey = (prefix: string, id: string): string => `${sessionKey(prefix, id)}:revoked`
+
+/**
+ * Cluster mode: which referenced values the session left, and when (a hash of
+ * `${field}:${value}` → unix ms), so that a revoke that froze the value's set before the
+ * session moved away still recognises it. It lives and dies with the session hash.
+ */
+export const leftKey = (prefix: string, id: string): string => `${sessionKey(prefix, id)}:left`

@@ -105,6 +105,22 @@ const eachLimited = async (items, limit, f) => {
  * `${prefix}:${field}:{${value}}`; `undefined` for any other key under the prefix.
  * @returns {{ id: string, field?: undefined, value?: undefined } | { id?: undefined, field: string, value: string } | undefined}
  */
+/**
+ * The keys a cluster revoke adds next to v3's layout: `prefix:field:{value}:revoking` (a
+ * reference set being, or just, revoked), `prefix:{id}:revoked` (tombstone), `prefix:{id}:left`.
+ */
+export const parseExtraKey = (/** @type {string} */ key, /** @type {string} */ prefix, /** @type {ReadonlyArray<string>} */ references) => {
+  const rest = key.slice(prefix.length + 1)
+  if (rest.endsWith("}:revoking")) {
+    const field = references.find((f) => rest.startsWith(`${f}:{`))
+    return field === undefined ? undefined : { kind: "revoking", field, value: rest.slice(field.length + 2, -"}:revoking".length) }
+  }
+  for (const kind of ["revoked", "left"]) {
+    if (rest.startsWith("{") && rest.endsWith(`}:${kind}`)) return { kind, id: rest.slice(1, -`}:${kind}`.length) }
+  }
+  return undefined
+}
+
 export const parseKey = (/** @type {string} */ key, /** @type {string} */ prefix, /** @type {ReadonlyArray<string>} */ references) => {
   const rest = key.slice(prefix.length + 1)
   if (!rest.endsWith("}")) return undefined
@@ -133,10 +149,13 @@ const execAll = async (multi) => {
  * different nodes: each key is read in a MULTI of its own and expiries are compared as
  * absolute times (PEXPIRETIME, Redis >= 7; the nodes share this host's clock).
  *
- * @param {{ client: AnyRedis, prefix: string, references?: ReadonlyArray<string> }} options
+ * `grace`: how long a cluster revoke keeps its revoking set and tombstones (the store's
+ * max(60 s, 2 × timeout)).
+ *
+ * @param {{ client: AnyRedis, prefix: string, references?: ReadonlyArray<string>, grace?: number }} options
  * @returns {Promise<CheckReport>}
  */
-export const checkInvariants = async ({ client, prefix, references = REFERENCES }) => {
+export const checkInvariants = async ({ client, prefix, references = REFERENCES, grace = 60_000 }) => {
   const cluster = isCluster(client)
   // On a cluster, absolute expiries become "ms after t0" so that one comparison serves both modes.
   const t0 = Date.now()
@@ -150,10 +169,19 @@ export const checkInvariants = async ({ client, prefix, references = REFERENCES 
   const sets = []
   /** @type {Array<string>} */
   const sessionIds = []
+  /** @type {Array<{ key: string, field: string, value: string }>} */
+  const revokingSets = []
+  /** @type {Array<{ key: string, id: string, kind: string }>} */
+  const sessionExtras = []
   for (const key of keys) {
     const parsed = parseKey(key, prefix, references)
-    // deleteByReference's revoking set lives only while the call runs; every call has returned.
-    if (key.endsWith("}:revoking")) violate("revoking-set-left", key, "a deleteByReference did not finish")
+    const extra = parseExtraKey(key, prefix, references)
+    // On a single server, deleteByReference's revoking set lives only while the call runs, and
+    // every call has returned. On a cluster it (and a tombstone per revoked id) stays for the
+    // grace period after the revoke, and each session may have a left record.
+    if (extra !== undefined && !cluster) violate(extra.kind === "revoking" ? "revoking-set-left" : "unexpected-key", key, `a ${extra.kind} key on a single server`)
+    else if (extra?.kind === "revoking") revokingSets.push({ key, field: extra.field, value: extra.value })
+    else if (extra !== undefined) sessionExtras.push({ key, id: extra.id, kind: extra.kind })
     else if (parsed === undefined) violate("unexpected-key", key, "neither `prefix:{id}` nor `prefix:field:{value}`")
     else if (parsed.id !== undefined) sessionIds.push(parsed.id)
     else sets.push({ key, field: parsed.field, value: parsed.value })
@@ -257,6 +285,34 @@ export const checkInvariants = async ({ client, prefix, references = REFERENCES 
       })
     }
   }
+
+  // --- Cluster revokes: a revoking set lives at most the grace period, and none of its members
+  // is a live session holding its value (it would have escaped the revoke); a tombstone lives
+  // at most the grace period and its session is gone; a left record lives exactly as long as
+  // its session's hash.
+  await eachLimited(revokingSets, 4, async ({ key, field, value }) => {
+    const [type, ttl, members] = await execAll(client.multi().type(key).pttl(key).smembers(key))
+    if (type === "none") return
+    if (type !== "set") return violate("unexpected-type", key, `a revoking key of type ${type}`)
+    if (ttl < 0 || ttl > grace) violate("revoking-set-ttl", key, `TTL ${ttl} ms, not within the grace period (${grace} ms)`)
+    await eachLimited(members, 64, async (id) => {
+      if ((await client.hget(hashKey(id), field)) === value) violate("revoked-session-alive", key, `holds ${field}=${JSON.stringify(value)}`, id)
+    })
+  })
+  await eachLimited(sessionExtras, 64, async ({ key, id, kind }) => {
+    const [type, at, ttl] = await execAll(client.multi().type(key).pexpiretime(key).pttl(key))
+    if (type === "none") return
+    const [hashType, hashAt] = await execAll(client.multi().type(hashKey(id)).pexpiretime(hashKey(id)))
+    if (kind === "revoked") {
+      if (type !== "string") return violate("unexpected-type", key, `a tombstone of type ${type}`, id)
+      if (ttl < 0 || ttl > grace) violate("tombstone-ttl", key, `TTL ${ttl} ms, not within the grace period (${grace} ms)`, id)
+      if (hashType !== "none") violate("revoked-session-alive", key, "a tombstone next to a live session", id)
+    } else {
+      if (type !== "hash") return violate("unexpected-type", key, `a left record of type ${type}`, id)
+      if (hashType === "none") violate("left-record-without-session", key, "its session is gone", id)
+      else if (at !== hashAt) violate("left-record-expiry", key, `expires at ${at}, its session at ${hashAt}`, id)
+    }
+  })
 
   await eachLimited(sets, cluster ? 4 : 8, readSet)
   for (let i = 0; i < sessionIds.length; i += 200) await checkSessions(sessionIds.slice(i, i + 200))

@@ -43,19 +43,22 @@ return 1
 )
 
 /**
- * Cluster mode, the first step of `regenerate`'s copy. KEYS: the old session hash.
- * Returns { absolute expiry (unix ms; -1 = no TTL, -2 = no session), remaining TTL
- * (ms, PTTL), then the hash as field/value pairs }: the data and its lifetime from
- * one consistent read.
+ * Cluster mode, the first step of `regenerate`'s copy. KEYS: the old session hash, its
+ * left record. Returns { absolute expiry (unix ms; -1 = no TTL, -2 = no session),
+ * remaining TTL (ms, PTTL), n, the n entries of the left record (`${field}:${value}`),
+ * then the hash as field/value pairs }: the data, its lifetime and the values it left
+ * from one consistent read.
  */
 export const clusterRegenerateSnapshot = LuaScript.make(
   "clusterRegenerateSnapshot",
-  1,
+  2,
   clusterCommonLua +
     `
-local hash = KEYS[1]
+local hash, left = KEYS[1], KEYS[2]
 local now = nowMillis()
 if redis.call('EXISTS', hash) == 0 then return { -2 } end
-return append({ expireTime(hash, now, 1), redis.call('PTTL', hash) }, redis.call('HGETALL', hash))
+local leftValues = redis.call('HKEYS', left)
+local reply = append({ expireTime(hash, now, 1), redis.call('PTTL', hash), #leftValues }, leftValues)
+return append(reply, redis.call('HGETALL', hash))
 `
 )
