@@ -57,6 +57,17 @@ export const call = <R, A, E>(
 export const request = <R, A>(operation: string, send: (client: Redis | Cluster) => Promise<R>, decode: (reply: R) => A): Step<A, never> =>
   call(operation, send, (reply: R) => done(decode(reply)))
 
+// The same call, answered by `next`. Spelled out rather than spread: every Call keeps one
+// object shape.
+const continued = <A, E, B, E2>(step: Call<A, E>, next: (reply: unknown) => Step<B, E2>): Call<B, E2> => ({
+  _tag: "Call",
+  operation: step.operation,
+  send: step.send,
+  next,
+  effect: step.effect,
+  restartsBudget: step.restartsBudget
+})
+
 export const flatMap = <A, E, B, E2>(step: Step<A, E>, f: (a: A) => Step<B, E2>): Step<B, E | E2> => {
   switch (step._tag) {
     case "Done":
@@ -64,15 +75,7 @@ export const flatMap = <A, E, B, E2>(step: Step<A, E>, f: (a: A) => Step<B, E2>)
     case "Failed":
       return step
     case "Call":
-      // Spelled out rather than spread: every Call keeps one object shape.
-      return {
-        _tag: "Call",
-        operation: step.operation,
-        send: step.send,
-        next: (reply) => flatMap(step.next(reply), f),
-        effect: step.effect,
-        restartsBudget: step.restartsBudget
-      }
+      return continued(step, (reply) => flatMap(step.next(reply), f))
   }
 }
 
@@ -83,14 +86,7 @@ export const map = <A, E, B>(step: Step<A, E>, f: (a: A) => B): Step<B, E> => {
     case "Failed":
       return step
     case "Call":
-      return {
-        _tag: "Call",
-        operation: step.operation,
-        send: step.send,
-        next: (reply) => map(step.next(reply), f),
-        effect: step.effect,
-        restartsBudget: step.restartsBudget
-      }
+      return continued(step, (reply) => map(step.next(reply), f))
   }
 }
 
