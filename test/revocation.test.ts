@@ -9,22 +9,24 @@ import { inject } from "vitest"
 import koaRedisSessionSets from "../src/index.js"
 import type { SessionMiddleware } from "../src/index.js"
 import { Browser, serve, type Served } from "./koaUtils.js"
-import { redisClusterNodes, uniquePrefix } from "./utils.js"
+import { keysMatching, redisClusterNodes, uniquePrefix } from "./utils.js"
 
 const TRIALS = 40
 /** The victim's other sessions: enough for the revoke to scan several pages. */
 const VICTIM_SESSIONS = 1200
 
-let client: Redis
-let mw: SessionMiddleware
-let served: Served
-const prefix = uniquePrefix("revocation")
+interface AttackApp {
+  readonly client: Redis | Cluster
+  readonly prefix: string
+  readonly mw: SessionMiddleware
+  readonly served: Served
+}
 
-beforeAll(async () => {
-  client = new Redis(inject("redisUrl"))
+/** The app under attack: login (regenerate + user_id), regenerate, set, touch, unset; each answers the user. */
+const attackApp = async (client: Redis | Cluster, prefix: string): Promise<AttackApp> => {
   const app = new Koa()
   app.keys = ["revocation test key"]
-  mw = koaRedisSessionSets(app, { client, prefix, references: { user_id: {} } })
+  const mw = koaRedisSessionSets(app, { client, prefix, references: { user_id: {} } })
   app.use(mw)
   app.use(async (ctx) => {
     switch (ctx.path) {
@@ -48,30 +50,18 @@ beforeAll(async () => {
     const { user_id = null } = await ctx.session.get(["user_id"])
     ctx.body = { user_id }
   })
-  served = await serve(app)
-})
-
-afterAll(async () => {
-  await served.close()
-  await mw.close()
-  await client.quit()
-})
-
-/** Every live session hash under the prefix that holds `user_id = user`. */
-const sessionsOf = async (user: string): Promise<Array<string>> => {
-  const holders: Array<string> = []
-  let cursor = "0"
-  do {
-    const [next, keys] = await client.scan(cursor, "MATCH", `${prefix}:{*}`, "COUNT", 1000)
-    cursor = next
-    const values = await Promise.all(keys.map((key) => client.hget(key, "user_id")))
-    keys.forEach((key, i) => values[i] === user && holders.push(key))
-  } while (cursor !== "0")
-  return holders
+  return { client, prefix, mw, served: await serve(app) }
 }
 
-const victimSessions = async (user: string) => {
-  const ids = Array.from({ length: VICTIM_SESSIONS }, () => mw.store.createSessionId())
+/** Every live session hash under the prefix (on every master of a cluster) that holds `user_id = user`. */
+const sessionsOf = async ({ client, prefix }: AttackApp, user: string): Promise<Array<string>> => {
+  const hashes = (await keysMatching(client, `${prefix}:{*}`)).filter((key) => key.endsWith("}"))
+  const values = await Promise.all(hashes.map((key) => client.hget(key, "user_id")))
+  return hashes.filter((_, i) => values[i] === user)
+}
+
+const victimSessions = async ({ mw }: AttackApp, user: string, count: number) => {
+  const ids = Array.from({ length: count }, () => mw.store.createSessionId())
   for (let i = 0; i < ids.length; i += 200) await Promise.all(ids.slice(i, i + 200).map((id) => mw.store.set(id, { user_id: user })))
 }
 
@@ -87,33 +77,64 @@ const attack = (browser: Browser, paths: ReadonlyArray<string>) => {
   }
 }
 
-const survivorsOver = async (paths: ReadonlyArray<string>, label: string): Promise<number> => {
+/**
+ * Trials of the attack: the victim's sessions, the attacker's login, the loops, the revoke.
+ * Returns how many trials left a session of the victim alive or the attacker signed in.
+ */
+const survivorsOver = async (
+  target: AttackApp,
+  paths: ReadonlyArray<string>,
+  label: string,
+  { trials, victims, withinMillis = Infinity }: { trials: number; victims: number; withinMillis?: number }
+): Promise<{ survivors: number; trials: number }> => {
+  const deadline = Date.now() + withinMillis
   let survivors = 0
-  for (let trial = 0; trial < TRIALS; trial++) {
-    const user = `${label}-${trial}`
-    await victimSessions(user)
-    const attacker = new Browser(served.url)
+  let run = 0
+  for (; run < trials && Date.now() < deadline; run++) {
+    const user = `${label}-${run}`
+    await victimSessions(target, user, victims)
+    const attacker = new Browser(target.served.url)
     expect((await attacker.json(`/login?user=${user}`)).body).toEqual({ user_id: user })
     const stop = attack(attacker, paths)
     // Let the loops get going, then reset the password.
     await new Promise((resolve) => setTimeout(resolve, 5))
-    const revoked = await mw.store.deleteByReference("user_id", user)
-    const alive = await sessionsOf(user)
+    const revoked = await target.mw.store.deleteByReference("user_id", user)
+    const alive = await sessionsOf(target, user)
     await stop()
-    expect(revoked).toBeGreaterThanOrEqual(VICTIM_SESSIONS)
+    expect(revoked).toBeGreaterThanOrEqual(victims)
     const me = (await attacker.json<{ user_id: string | null }>("/")).body
     if (alive.length > 0 || me.user_id !== null) survivors++
   }
-  return survivors
+  return { survivors, trials: run }
 }
+
+let client: Redis
+let target: AttackApp
+let mw: SessionMiddleware
+let served: Served
+const prefix = uniquePrefix("revocation")
+
+beforeAll(async () => {
+  client = new Redis(inject("redisUrl"))
+  target = await attackApp(client, prefix)
+  ;({ mw, served } = target)
+})
+
+afterAll(async () => {
+  await served.close()
+  await mw.close()
+  await client.quit()
+})
 
 describe("deleteByReference cannot be escaped (single server)", () => {
   it(`a stolen session regenerating in three keep-alive loops: 0 of ${TRIALS} trials leave it signed in`, async () => {
-    expect(await survivorsOver(["/regenerate", "/regenerate", "/regenerate"], "regen")).toBe(0)
+    const { survivors } = await survivorsOver(target, ["/regenerate", "/regenerate", "/regenerate"], "regen", { trials: TRIALS, victims: VICTIM_SESSIONS })
+    expect(survivors).toBe(0)
   }, 120_000)
 
   it(`regenerate, set, touch and unset loops in flight: 0 of ${TRIALS} trials leave it signed in`, async () => {
-    expect(await survivorsOver(["/regenerate", "/set", "/touch", "/unset"], "mixed")).toBe(0)
+    const { survivors } = await survivorsOver(target, ["/regenerate", "/set", "/touch", "/unset"], "mixed", { trials: TRIALS, victims: VICTIM_SESSIONS })
+    expect(survivors).toBe(0)
   }, 120_000)
 
   it("a revoke interrupted after its first step: its sessions cannot change, and running it again finishes them", async () => {
@@ -139,7 +160,7 @@ describe("deleteByReference cannot be escaped (single server)", () => {
   })
 
   it("a fresh login after the revoke has returned is not affected", async () => {
-    await victimSessions("fresh")
+    await victimSessions(target, "fresh", VICTIM_SESSIONS)
     expect(await mw.store.deleteByReference("user_id", "fresh")).toBe(VICTIM_SESSIONS)
     const browser = new Browser(served.url)
     expect((await browser.json("/login?user=fresh")).body).toEqual({ user_id: "fresh" })
@@ -160,9 +181,7 @@ describe("deleteByReference cannot be escaped (Redis Cluster)", () => {
   /** Several SSCAN pages (500) of 64-concurrent per-id scripts. */
   const CLUSTER_VICTIMS = 600
   let cluster: Cluster
-  let cmw: SessionMiddleware
-  let cserved: Served
-  const cprefix = uniquePrefix("revocation-cluster")
+  let onCluster: AttackApp
 
   beforeAll(async () => {
     cluster = new Cluster(redisClusterNodes())
@@ -170,77 +189,21 @@ describe("deleteByReference cannot be escaped (Redis Cluster)", () => {
       cluster.once("ready", resolve)
       cluster.once("error", reject)
     })
-    const app = new Koa()
-    app.keys = ["revocation test key"]
-    cmw = koaRedisSessionSets(app, { client: cluster, prefix: cprefix, references: { user_id: {} } })
-    app.use(cmw)
-    app.use(async (ctx) => {
-      switch (ctx.path) {
-        case "/login":
-          await ctx.session.regenerate()
-          await ctx.session.set({ user_id: String(ctx.query["user"]) })
-          break
-        case "/regenerate":
-          await ctx.session.regenerate()
-          break
-        case "/set":
-          await ctx.session.set({ seen: String(Date.now()) })
-          break
-        case "/touch":
-          await ctx.session.touch()
-          break
-        case "/unset":
-          await ctx.session.unset(["seen"])
-          break
-      }
-      const { user_id = null } = await ctx.session.get(["user_id"])
-      ctx.body = { user_id }
-    })
-    cserved = await serve(app)
+    onCluster = await attackApp(cluster, uniquePrefix("revocation-cluster"))
   })
 
   afterAll(async () => {
-    await cserved.close()
-    await cmw.close()
+    await onCluster.served.close()
+    await onCluster.mw.close()
     await cluster.quit()
   })
 
-  /** Every live session hash under the prefix, on every master, that holds `user_id = user`. */
-  const clusterSessionsOf = async (user: string): Promise<Array<string>> => {
-    const holders: Array<string> = []
-    for (const node of cluster.nodes("master")) {
-      let cursor = "0"
-      do {
-        const [next, keys] = await node.scan(cursor, "MATCH", `${cprefix}:{*}`, "COUNT", 1000)
-        cursor = next
-        const hashes = keys.filter((key) => key.endsWith("}"))
-        const values = await Promise.all(hashes.map((key) => node.hget(key, "user_id")))
-        hashes.forEach((key, i) => values[i] === user && holders.push(key))
-      } while (cursor !== "0")
-    }
-    return holders
-  }
-
   const clusterSurvivors = async (paths: ReadonlyArray<string>, label: string): Promise<number> => {
-    let survivors = 0
-    const deadline = Date.now() + 15_000
-    let trials = 0
-    for (let trial = 0; trial < CLUSTER_TRIALS && Date.now() < deadline; trial++) {
-      trials++
-      const user = `${label}-${trial}`
-      const ids = Array.from({ length: CLUSTER_VICTIMS }, () => cmw.store.createSessionId())
-      for (let i = 0; i < ids.length; i += 200) await Promise.all(ids.slice(i, i + 200).map((id) => cmw.store.set(id, { user_id: user })))
-      const attacker = new Browser(cserved.url)
-      expect((await attacker.json(`/login?user=${user}`)).body).toEqual({ user_id: user })
-      const stop = attack(attacker, paths)
-      await new Promise((resolve) => setTimeout(resolve, 5))
-      const revoked = await cmw.store.deleteByReference("user_id", user)
-      const alive = await clusterSessionsOf(user)
-      await stop()
-      expect(revoked).toBeGreaterThanOrEqual(CLUSTER_VICTIMS)
-      const me = (await attacker.json<{ user_id: string | null }>("/")).body
-      if (alive.length > 0 || me.user_id !== null) survivors++
-    }
+    const { survivors, trials } = await survivorsOver(onCluster, paths, label, {
+      trials: CLUSTER_TRIALS,
+      victims: CLUSTER_VICTIMS,
+      withinMillis: 15_000
+    })
     console.log(`cluster ${label}: ${survivors} of ${trials} trials survived`)
     expect(trials).toBeGreaterThanOrEqual(8)
     return survivors
