@@ -5,7 +5,7 @@ import { Redis } from "ioredis"
 import { inject } from "vitest"
 import koaRedisSessionSets, { ClientClosedRequest, InvalidSessionData, RedisError, Session, SessionConfigError, SessionStore } from "../src/index.js"
 import type { KoaRedisSessionSetsOptions, SessionMiddleware } from "../src/index.js"
-import { Browser, serve, type Served } from "./koaUtils.js"
+import { Browser, routeTo, serve, type Served } from "./koaUtils.js"
 import { uniquePrefix } from "./utils.js"
 
 let client: Redis
@@ -48,13 +48,7 @@ const makeApp = async (
   const prefix = uniquePrefix("koa")
   const mw = koaRedisSessionSets(app, { client, prefix, references: { user_id: {} }, ...options })
   app.use(mw)
-  app.use(async (ctx) => {
-    const route = routes[ctx.path]
-    if (!route) return ctx.throw(404)
-    const result = await route(ctx, mw)
-    if (result !== undefined) ctx.body = result
-    else if (ctx.body === undefined) ctx.status = 204
-  })
+  app.use(routeTo(routes, mw))
   const served = await serve(app)
   const t = { app, mw, served, browser: () => new Browser(served.url), prefix }
   running.push(t)

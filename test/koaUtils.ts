@@ -69,3 +69,17 @@ export class Browser {
     return this.jar.get("session-id")
   }
 }
+
+/**
+ * The last middleware of a test app: `routes` maps a path to a handler (404 otherwise);
+ * what a handler returns is the body, and nothing at all is a 204.
+ */
+export const routeTo =
+  <M>(routes: Record<string, (ctx: Koa.Context, mw: M) => Promise<unknown> | unknown>, mw: M) =>
+  async (ctx: Koa.Context): Promise<void> => {
+    const route = routes[ctx.path]
+    if (!route) return ctx.throw(404)
+    const result = await route(ctx, mw)
+    if (result !== undefined) ctx.body = result
+    else if (ctx.body === undefined) ctx.status = 204
+  }

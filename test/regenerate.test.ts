@@ -8,7 +8,7 @@ import Koa from "koa"
 import koaRedisSessionSets, { SessionStore } from "../src/index.js"
 import type { SessionStoreService } from "../src/SessionStore.js"
 import type { KoaRedisSessionSetsOptions, SessionMiddleware } from "../src/index.js"
-import { Browser, type ParsedCookie, serve, type Served } from "./koaUtils.js"
+import { Browser, type ParsedCookie, routeTo, serve, type Served } from "./koaUtils.js"
 import { AnyRaw, ClusterStoreTest, expireTimes, rawAny, redisClusterNodes, redisUrl, storeLayer, uniquePrefix } from "./utils.js"
 
 const TEN_MINUTES = 600_000
@@ -50,13 +50,7 @@ const makeApp = async (backend: Backend, routes: Record<string, Route>, options:
   const client = clients.get(backend)!
   const mw = koaRedisSessionSets(app, { client, prefix, references: { user_id: {} }, ...options })
   app.use(mw)
-  app.use(async (ctx) => {
-    const route = routes[ctx.path]
-    if (!route) return ctx.throw(404)
-    const result = await route(ctx, mw)
-    if (result !== undefined) ctx.body = result
-    else if (ctx.body === undefined) ctx.status = 204
-  })
+  app.use(routeTo(routes, mw))
   const served = await serve(app)
   running.push({ served, mw })
   return { mw, client, prefix, browser: () => new Browser(served.url), hashKey: (id: string) => `${prefix}:{${id}}` }
