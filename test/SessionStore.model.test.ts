@@ -185,7 +185,6 @@ const runSequence = async (redis: Redis | Cluster, ops: ReadonlyArray<Op>, run: 
     SessionStore.make({ prefix, references: [...REFS], maxAge: DEFAULT_MAX_AGE }).pipe(Effect.provide(RedisClient.layerFromClient(redis)))
   )
   const cluster = redis instanceof Cluster
-  expect(s.redis.isCluster).toBe(cluster)
   const model = new Model(await Promise.all(Array.from({ length: SLOTS }, () => Effect.runPromise(s.createSessionId))))
   try {
     for (const op of ops) {

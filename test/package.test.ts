@@ -43,6 +43,40 @@ const tsconfig = (compilerOptions: Record<string, unknown>, include: Array<strin
 const nodeNext = { module: "NodeNext", moduleResolution: "NodeNext" }
 const node10 = { module: "commonjs", moduleResolution: "node10", esModuleInterop: true }
 
+function storeDouble(omit: string): string {
+  const operations: Record<string, string> = {
+    get: "(id) => Effect.sync(() => ({ ...sessions.get(id) }))",
+    set: "(id, values) => Effect.sync(() => void sessions.set(id, { ...sessions.get(id), ...strings(values), id }))",
+    setExisting: "(id, values) => Effect.sync(() => sessions.has(id) && !!sessions.set(id, { ...sessions.get(id), ...strings(values) }))",
+    unset: "(id, fields) => Effect.sync(() => { const s = sessions.get(id); for (const f of fields) delete s?.[f]; return s !== undefined })",
+    touch: "(id) => Effect.sync(() => sessions.has(id))",
+    delete: "(id) => Effect.sync(() => sessions.delete(id))",
+    regenerate: "(id, newId = id + 'x') => Effect.sync(() => { const s = sessions.get(id); if (!s) return undefined; sessions.delete(id); sessions.set(newId, { ...s, id: newId }); return newId })",
+    listByReference: "(field, value) => Effect.sync(() => [...sessions.values()].filter((s) => s[field] === String(value)).map((s) => s['id']!))",
+    deleteByReference: "(field, value) => Effect.sync(() => [...sessions.values()].filter((s) => s[field] === String(value) && sessions.delete(s['id']!)).length)"
+  }
+  const members = Object.entries(operations).filter(([name]) => name !== omit).map(([name, body]) => `    ${name}: ${body},`)
+  return `
+    import { Effect, Layer } from "effect"
+    import { SessionStore } from "koa-redis-session-sets"
+    import type { SessionData, SessionStoreService, SessionValue } from "koa-redis-session-sets"
+    const sessions = new Map<string, SessionData>()
+    const strings = (values: Readonly<Record<string, SessionValue>>) => Object.fromEntries(Object.entries(values).map(([k, v]) => [k, String(v)]))
+    export const double: SessionStoreService = {
+      prefix: "test",
+      references: ["user_id"],
+      maxAgeMillis: 60_000,
+      byteLength: 18,
+      limits: { maxFields: 1000, maxFieldLength: 256, maxValueBytes: 65536 },
+      createSessionId: Effect.succeed("a-test-session-id-000"),
+      getSessionKey: (id) => \`test:{\${id}}\`,
+      getReferenceKey: (field, value) => \`test:\${field}:{\${value}}\`,
+  ${members.join("\n  ")}
+    }
+    export const layer: Layer.Layer<SessionStore> = Layer.succeed(SessionStore, double)
+  `
+}
+
 const consumerFiles: Record<string, string> = {
   "package.json": JSON.stringify({ name: "consumer", version: "1.0.0", private: true, type: "module" }),
   // ESM consumer (.ts in a "type": "module" package).
@@ -73,7 +107,13 @@ const consumerFiles: Record<string, string> = {
     const middleware: factory.SessionMiddleware = interop({ keys: ["k"] })
     export const all = [middleware, factory.SessionStore.layer, factory.default] as const
   `,
+  // A test double written by hand against the public contract: it compiles only if
+  // SessionStoreService asks for the operations alone (no Redis client, no internals).
+  "double.ts": storeDouble(""),
+  // …and the contract is enforced: the same double without one operation does not compile.
+  "double-incomplete.ts": storeDouble("deleteByReference"),
   "tsconfig.json": tsconfig(nodeNext, ["esm.ts", "cjs.cts"]),
+  "tsconfig.double.json": tsconfig(nodeNext, ["double.ts", "double-incomplete.ts"]),
   "tsconfig.node10.json": tsconfig(node10, ["node10.ts"])
 }
 
@@ -229,6 +269,12 @@ describe("the installed package", () => {
     expect(installed(untyped, "koa")).toBe(true)
     expect(installed(untyped, "@types/koa")).toBe(false)
     expect(await typecheck(untyped, "tsconfig.json")).toEqual([])
+  }, 120_000)
+
+  it.concurrent("a hand-written SessionStoreService test double type-checks against the public .d.ts; one missing an operation does not", async ({ expect }) => {
+    const errors = await typecheck(untyped, "tsconfig.double.json")
+    expect(errors).toHaveLength(1)
+    expect(errors[0]).toMatch(/^double-incomplete\.ts.*error TS2741: Property 'deleteByReference' is missing/)
   }, 120_000)
 
   it.concurrent("types compile without @types/koa under moduleResolution node10 (our .d.cts and the consumer checked)", async ({ expect }) => {

@@ -8,7 +8,7 @@ import { inject } from "vitest"
 import koaRedisSessionSets, { Session } from "../src/index.js"
 import type { SessionMiddleware } from "../src/index.js"
 import { Browser, serve, type Served } from "./koaUtils.js"
-import { setSession } from "../src/internal/lua/setSession.js"
+import { setSession } from "../src/internal/store/lua/setSession.js"
 import { uniquePrefix } from "./utils.js"
 
 const TIMEOUT = 600

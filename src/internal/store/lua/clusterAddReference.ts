@@ -1,4 +1,4 @@
-import * as LuaScript from "../../LuaScript.js"
+import * as LuaScript from "../../../LuaScript.js"
 import { clusterCommonLua } from "./clusterCommon.js"
 
 /**

@@ -1,4 +1,4 @@
-import * as LuaScript from "../../LuaScript.js"
+import * as LuaScript from "../../../LuaScript.js"
 
 /** Shared with the cluster's freeze: the move itself. Returns 1 when there was anything to move, else 0. */
 export const freezeLua = `

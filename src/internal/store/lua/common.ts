@@ -1,7 +1,7 @@
 // Lua shared by the standalone scripts. Reference-set keys are derived from KEYS[base]
 // (`${prefix}:`, see internal/keys.ts) because a referenced value is only known once the
 // script has read the hash, atomically. Values and ids never reach Lua code as code: they are ARGV.
-import { keysLua } from "../keys.js"
+import { keysLua } from "../../keys.js"
 import { inBatchesLua } from "./inBatches.js"
 
 export const commonLua =

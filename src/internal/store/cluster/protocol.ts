@@ -1,4 +1,4 @@
-// The SessionStore operations for a Redis Cluster.
+// The steps of the store's protocol on a Redis Cluster (its operations: cluster.ts).
 //
 // On a cluster the session hash `${prefix}:{${id}}` and its reference sets
 // `${prefix}:${field}:{${value}}` live in different hash slots (the braces are hash
@@ -25,28 +25,17 @@
 // record next to the hash), and tombstoning ids without a hash. A regenerate's pre-add
 // is refused when its old id is in the revoking set of a value it holds or left, and a
 // create is refused by a tombstone; the revoking set outlives the scan by `grace`.
-import { randomBytes } from "node:crypto"
 import { Effect } from "effect"
-import type { CheckedWrite, MaxAgeInput, SessionStoreError, SessionStoreService, SessionValue } from "../SessionStore.js"
-import { RedisTimeoutError } from "../RedisClient.js"
-import { InvalidSessionData, InvalidSessionId, RedisError } from "../SessionError.js"
-import { leftKey, referenceKey, revokingKey, sessionKey, tombstoneKey } from "./keys.js"
-import { clusterAddReference } from "./lua/clusterAddReference.js"
-import { clusterDeleteSession } from "./lua/clusterDeleteSession.js"
-import { clusterFreezeReference, clusterKeepRevoking } from "./lua/clusterFreezeReference.js"
-import { clusterRevokeSession } from "./lua/clusterRevokeSession.js"
-import { clusterReadState } from "./lua/clusterReadState.js"
-import { clusterWriteSession } from "./lua/clusterWriteSession.js"
-import { clusterRegenerateSnapshot } from "./lua/regenerateSession.js"
-import { CSRF_SECRET_FIELD, rotatedSecret } from "../Csrf.js"
-import { checkFieldList, checkSessionId, ID_FIELD } from "./validate.js"
-
-/** The parts of the standalone store's validation the cluster store reuses. */
-export interface ClusterStoreHelpers {
-  readonly ttlFor: (maxAge: MaxAgeInput | null | undefined) => number | InvalidSessionData
-  readonly checkReference: (field: string, value: SessionValue) => string | InvalidSessionData
-  readonly checkWrite: (id: string, values: unknown, maxAge: MaxAgeInput | null | undefined) => CheckedWrite | SessionStoreError
-}
+import type { RedisClientService } from "../../../RedisClient.js"
+import { RedisTimeoutError } from "../../../RedisClient.js"
+import { RedisError } from "../../../SessionError.js"
+import { leftKey, referenceKey, revokingKey, sessionKey, tombstoneKey } from "../../keys.js"
+import { clusterAddReference } from "../lua/clusterAddReference.js"
+import { clusterDeleteSession } from "../lua/clusterDeleteSession.js"
+import { clusterReadState } from "../lua/clusterReadState.js"
+import { clusterWriteSession } from "../lua/clusterWriteSession.js"
+import type { StoreRules } from "../plan.js"
+import { SCAN_BATCH } from "../plan.js"
 
 /** Raised as the `cause` of a `RedisError` when concurrent writes keep changing a session's referenced fields. */
 export class ClusterWriteConflict extends Error {
@@ -56,39 +45,37 @@ export class ClusterWriteConflict extends Error {
   }
 }
 
-/** Ids per SSCAN page in `listByReference` / `deleteByReference`. */
-const SCAN_BATCH = 500
 /** Ids of one page checked at once (one command each, routed to each id's slot). */
-const ID_CONCURRENCY = 64
+export const ID_CONCURRENCY = 64
 /** Compare-and-set attempts of a write before it fails with `RedisError`. */
 const MAX_WRITE_ATTEMPTS = 16
 /** Reconcile rounds before giving up on removals (stale members are then left to readers). */
 const MAX_RECONCILE_ROUNDS = 32
-const NO_SESSION = -2
+export const NO_SESSION = -2
 /** clusterAddReference: the ancestor (a regenerate's old id) is being revoked. clusterWriteSession: the id was revoked. */
-const REVOKED = -3
+export const REVOKED = -3
 
-type Value = string | null
+export type Value = string | null
 
 /** A session hash as one atomic read saw it: absolute expiry (unix ms, -2 = no session) and referenced values. */
-interface SessionState {
+export interface SessionState {
   readonly expireAt: number
   readonly values: ReadonlyArray<Value>
 }
 
 /** Reference index → values whose set may hold the id: what a reconcile must settle. */
-type Candidates = Map<number, Set<string>>
+export type Candidates = Map<number, Set<string>>
 
-const addCandidate = (candidates: Candidates, index: number, value: Value) => {
+export const addCandidate = (candidates: Candidates, index: number, value: Value) => {
   if (value === null) return
   const values = candidates.get(index)
   if (values === undefined) candidates.set(index, new Set([value]))
   else values.add(value)
 }
 
-const asValue = (reply: unknown): Value => (reply === null || reply === undefined ? null : String(reply))
+export const asValue = (reply: unknown): Value => (reply === null || reply === undefined ? null : String(reply))
 
-const asArray = (reply: unknown): ReadonlyArray<unknown> => (Array.isArray(reply) ? reply : [])
+export const asArray = (reply: unknown): ReadonlyArray<unknown> => (Array.isArray(reply) ? reply : [])
 
 interface WriteReply {
   readonly status: number
@@ -106,9 +93,10 @@ type Write =
  * one key only (`get`, ids, key names); every operation that involves reference
  * sets is replaced by its cluster protocol.
  */
-export const makeClusterStore = (standalone: SessionStoreService, helpers: ClusterStoreHelpers): SessionStoreService => {
-  const { redis, prefix, references, byteLength, limits } = standalone
-  const { ttlFor, checkReference, checkWrite } = helpers
+
+/** The protocol's steps over one store's keys; the operations (cluster.ts) compose them. */
+export const makeProtocol = (rules: StoreRules, redis: RedisClientService) => {
+  const { prefix, references } = rules
   const nrefs = references.length
   const referenceIndex = new Map(references.map((field, i) => [field, i] as const))
   const none: ReadonlyArray<Value> = references.map(() => null)
@@ -332,29 +320,22 @@ export const makeClusterStore = (standalone: SessionStoreService, helpers: Clust
       }
     )
 
-  const scanReference = <A>(
+  /** SSCAN of a set, page by page, each page's ids handed to `onIds`. */
+  const scan = <A>(
     operation: string,
-    field: string,
-    value: SessionValue,
+    key: string,
     initial: A,
-    onIds: (index: number, encoded: string, ids: ReadonlyArray<string>, acc: A) => Effect.Effect<A, RedisError>,
-    revoking = false
-  ): Effect.Effect<A, RedisError | InvalidSessionData> => {
-    const encoded = checkReference(field, value)
-    if (typeof encoded !== "string") return Effect.fail(encoded)
-    const index = referenceIndex.get(field)!
-    const key = revoking ? revokingSetKey(index, encoded) : setKey(index, encoded)
+    onIds: (ids: ReadonlyArray<string>, acc: A) => Effect.Effect<A, RedisError>
+  ): Effect.Effect<A, RedisError> => {
     // Not bounded as a whole (a scan of 100 000+ members may take longer than `timeout`):
     // each of its calls is.
     const page = (cursor: string, acc: A): Effect.Effect<A, RedisError> =>
       Effect.flatMap(redis.use(operation, (client) => client.sscan(key, cursor, "COUNT", SCAN_BATCH)), ([next, ids]) => {
-        const processed = ids.length === 0 ? Effect.succeed(acc) : onIds(index, encoded, ids, acc)
+        const processed = ids.length === 0 ? Effect.succeed(acc) : onIds(ids, acc)
         return next === "0" ? processed : Effect.flatMap(processed, (acc2) => page(next, acc2))
       })
     return page("0", initial)
   }
-
-  const checkId = (id: string): InvalidSessionId | undefined => checkSessionId(id)
 
   // `timeout` bounds a whole operation, not each of its round trips (about five for a
   // write). Stopping a protocol part-way is as safe as a crash there (see the top).
@@ -364,194 +345,26 @@ export const makeClusterStore = (standalone: SessionStoreService, helpers: Clust
       onTimeout: () => new RedisError({ operation, cause: new RedisTimeoutError(redis.timeoutMillis) })
     })
 
-  const setLike = (
-    operation: string,
-    id: string,
-    values: unknown,
-    maxAge: MaxAgeInput | null | undefined,
-    onlyExisting: boolean
-  ): Effect.Effect<boolean, SessionStoreError> => {
-    const checked = checkWrite(id, values, maxAge)
-    if (!("pairs" in checked)) return Effect.fail(checked)
-    return Effect.flatMap(write(operation, id, { op: "set", pairs: checked.pairs }, checked.ttl, onlyExisting), (status) =>
-      status === REVOKED
-        ? Effect.fail(new InvalidSessionId({ reason: "the session was revoked" }))
-        : Effect.succeed(status === 1)
-    )
-  }
-
   return {
-    ...standalone,
-
-    set: (id, values, maxAge) => Effect.asVoid(setLike("SessionStore.set", id, values, maxAge, false)),
-
-    setExisting: (id, values, maxAge) => setLike("SessionStore.setExisting", id, values, maxAge, true),
-
-    unset: (id, fields, maxAge) => {
-      const badId = checkId(id)
-      if (badId !== undefined) return Effect.fail(badId)
-      const list = checkFieldList(fields, limits, { allowId: false })
-      if (!Array.isArray(list)) return Effect.fail(list)
-      const ttl = ttlFor(maxAge)
-      if (typeof ttl !== "number") return Effect.fail(ttl)
-      return Effect.map(write("SessionStore.unset", id, { op: "unset", fields: list }, ttl, true), (status) => status === 1)
-    },
-
-    touch: (id, maxAge) => {
-      const badId = checkId(id)
-      if (badId !== undefined) return Effect.fail(badId)
-      const ttl = ttlFor(maxAge)
-      if (typeof ttl !== "number") return Effect.fail(ttl)
-      return Effect.map(write("SessionStore.touch", id, { op: "touch" }, ttl, true), (status) => status === 1)
-    },
-
-    delete: (id) => {
-      const badId = checkId(id)
-      if (badId !== undefined) return Effect.fail(badId)
-      return bounded("SessionStore.delete", deleteOne("SessionStore.delete", id, "", ""))
-    },
-
-    regenerate: (id, newId, maxAge, options) => {
-      const badId = checkId(id) ?? (newId === undefined ? undefined : checkId(newId))
-      if (badId !== undefined) return Effect.fail(badId)
-      const requested = ttlFor(maxAge)
-      if (typeof requested !== "number") return Effect.fail(requested)
-      const secret = rotatedSecret(options?.csrfSecret)
-      if (typeof secret !== "string") return Effect.fail(secret)
-      const target = newId ?? randomBytes(byteLength).toString("base64url")
-      if (target === id) return Effect.fail(new InvalidSessionId({ reason: "the new id must differ from the old one" }))
-      // No maxAge (v3: any falsy one): the new hash keeps the old one's remaining lifetime.
-      const keep = maxAge === undefined || maxAge === null || maxAge === 0 || maxAge === ""
-      const operation = "SessionStore.regenerate"
-      return bounded(operation, Effect.gen(function* () {
-        // Copy: the old hash and its expiry from one atomic read.
-        const items = asArray(yield* redis.runScript(operation, clusterRegenerateSnapshot, [hashKey(id), leftKey(prefix, id)], []))
-        const expireAt = Number(items[0])
-        if (expireAt === NO_SESSION) return undefined
-        const remaining = Number(items[1])
-        // The referenced values the session left (its left record): a revoke of one of them
-        // may have started before it left.
-        const nleft = Number(items[2])
-        const left: Array<readonly [number, string]> = []
-        for (let i = 3; i < 3 + nleft; i++) {
-          const entry = String(items[i])
-          const colon = entry.indexOf(":")
-          const index = referenceIndex.get(entry.slice(0, colon))
-          if (colon > 0 && index !== undefined) left.push([index, entry.slice(colon + 1)])
-        }
-        const snapshot = new Map<string, string>()
-        for (let i = 3 + nleft; i + 1 < items.length; i += 2) snapshot.set(String(items[i]), String(items[i + 1]))
-        // Login rotates the CSRF secret of a session that has one.
-        if (snapshot.has(CSRF_SECRET_FIELD)) snapshot.set(CSRF_SECRET_FIELD, secret)
-        snapshot.delete(ID_FIELD)
-        const pairs = [...snapshot].flat()
-        const after = references.map((field) => snapshot.get(field) ?? null)
-        // Keeping the lifetime: sets extended by the remaining TTL (from now, so past
-        // `expireAt`), and the new hash capped at `expireAt`, so every set outlives it.
-        const kept = keep && expireAt >= 0 && remaining > 0
-        const ttl = kept ? remaining : requested
-        // The new id joins its sets before its hash exists…
-        const candidates: Candidates = new Map()
-        // (refused when a revoke of a value it holds or left has frozen that set with the old
-        // id in it: the session is being revoked, and gets no new id)…
-        const setsCap = yield* preAdd(operation, target, after, ttl, candidates, id, left)
-        if (setsCap === REVOKED) {
-          yield* reconcile(operation, target, candidates, missing)
-          return undefined
-        }
-        const cap = kept && (setsCap < 0 || expireAt < setsCap) ? expireAt : setsCap
-        // …the new hash is written only if the id is free (and was not revoked)…
-        const created = yield* runWriteScript(operation, target, hashKey(target), "create", ttl, false, cap, none.map(() => "?"), pairs)
-        if (created.status === REVOKED) {
-          yield* reconcile(operation, target, candidates, missing)
-          return undefined
-        }
-        if (created.status !== 1) {
-          yield* reconcile(operation, target, candidates, created.status === -2 ? { ...created.state, values: created.old } : missing)
-          return yield* Effect.fail(new InvalidSessionId({ reason: "the new id is already in use" }))
-        }
-        // …then the old hash goes, then the old id leaves its sets.
-        yield* deleteOne(operation, id, "", "")
-        yield* reconcile(operation, target, candidates, created.state)
-        return target
-      }))
-    },
-
-    // The value's set, then its revoking set: a revoke that was interrupted (or is running)
-    // left the sessions it had not reached there, live and holding the value. Members of
-    // the revoking set are checked but never removed (the revoke relies on them).
-    listByReference: (field, value) =>
-      Effect.gen(function* () {
-        const seen = new Set<string>()
-        const operation = "SessionStore.listByReference"
-        const check = (prune: boolean) => (index: number, encoded: string, ids: ReadonlyArray<string>, acc: Set<string>) =>
-          Effect.as(
-            Effect.forEach(
-              ids,
-              (id) =>
-                Effect.flatMap(readState(operation, id), (state) => {
-                  if (state.values[index] === encoded) {
-                    acc.add(id)
-                    return Effect.void
-                  }
-                  return prune ? reconcile(operation, id, new Map([[index, new Set([encoded])]]), state) : Effect.void
-                }),
-              { concurrency: ID_CONCURRENCY, discard: true }
-            ),
-            acc
-          )
-        yield* scanReference(operation, field, value, seen, check(true))
-        yield* scanReference(operation, field, value, seen, check(false), true)
-        return Array.from(seen)
-      }),
-
-    // 1. freeze: the value's set moves to its revoking set (value's slot), t0 = server time.
-    // 2. every member of the revoking set, each on its own slot (clusterRevokeSession): deleted
-    //    when it holds the value or left it since t0 - margin, tombstoned when it has no hash.
-    //    The revoking set keeps its members while the scan runs and `grace` after it, so an
-    //    in-flight regenerate of a member is refused (clusterAddReference).
-    deleteByReference: (field, value) => {
-      const encoded = checkReference(field, value)
-      if (typeof encoded !== "string") return Effect.fail(encoded)
-      const operation = "SessionStore.deleteByReference"
-      const index = referenceIndex.get(field)!
-      const revoking = revokingSetKey(index, encoded)
-      const keepAlive = (final: boolean) => redis.runScript(operation, clusterKeepRevoking, [revoking], [grace, final ? "1" : "0"])
-      const revokeOne = (id: string, since: number) =>
-        Effect.flatMap(
-          redis.runScript(
-            operation,
-            clusterRevokeSession,
-            [hashKey(id), tombstoneKey(prefix, id), leftKey(prefix, id)],
-            [field, encoded, since, grace, nrefs, ...references]
-          ),
-          (reply) => {
-            const items = asArray(reply)
-            if (Number(items[0]) !== 1) return Effect.succeed(false)
-            const candidates: Candidates = new Map()
-            references.forEach((_, i) => addCandidate(candidates, i, asValue(items[1 + i])))
-            // A write in flight may have added it to the value's new set meanwhile.
-            addCandidate(candidates, index, encoded)
-            return Effect.as(reconcile(operation, id, candidates, missing), true)
-          }
-        )
-      // Not bounded as a whole (100 000+ members may take longer than `timeout`): each call is.
-      const page = (since: number, cursor: string, count: number): Effect.Effect<number, RedisError> =>
-        Effect.flatMap(keepAlive(false), () =>
-          Effect.flatMap(redis.use(operation, (client) => client.sscan(revoking, cursor, "COUNT", SCAN_BATCH)), ([next, ids]) => {
-            const processed = Effect.map(
-              Effect.forEach(ids, (id) => revokeOne(id, since), { concurrency: ID_CONCURRENCY }),
-              (deleted) => count + deleted.filter(Boolean).length
-            )
-            return next === "0" ? processed : Effect.flatMap(processed, (n) => page(since, next, n))
-          })
-        )
-      return Effect.gen(function* () {
-        const t0 = Number(yield* redis.runScript(operation, clusterFreezeReference, [setKey(index, encoded), revoking], []))
-        const count = yield* page(t0 - margin, "0", 0)
-        yield* keepAlive(true)
-        return count
-      })
-    }
+    nrefs,
+    referenceIndex,
+    none,
+    missing,
+    hashKey,
+    setKey,
+    revokingSetKey,
+    grace,
+    margin,
+    readState,
+    addReference,
+    reconcile,
+    preAdd,
+    runWriteScript,
+    write,
+    deleteOne,
+    scan,
+    bounded
   }
 }
+
+export type Protocol = ReturnType<typeof makeProtocol>

@@ -1,4 +1,4 @@
-import * as LuaScript from "../../LuaScript.js"
+import * as LuaScript from "../../../LuaScript.js"
 import { clusterCommonLua } from "./clusterCommon.js"
 import { commonLua } from "./common.js"
 
@@ -12,8 +12,8 @@ import { commonLua } from "./common.js"
  * hash is gone; the new id joins the same sets, which are extended to outlive
  * the new hash. When the session holds a CSRF secret, the new hash gets the
  * fresh one instead (login rotates it); a session without one gets none.
- * Returns 1, 0 when the old session does not exist or is being revoked, -1 when the
- * new id is taken (nothing written then).
+ * Returns the new hash's TTL in ms (positive), 0 when the old session does not exist
+ * or is being revoked, -1 when the new id is taken (nothing written then).
  */
 export const regenerateSession = LuaScript.make(
   "regenerateSession",
@@ -38,7 +38,7 @@ redis.call('HSET', newHash, 'id', newId)
 if redis.call('HEXISTS', newHash, secretField) == 1 then redis.call('HSET', newHash, secretField, secret) end
 redis.call('PEXPIRE', newHash, ttl)
 refreshReferences(base, newHash, newId, refs, ttl)
-return 1
+return ttl
 `
 )
 

@@ -1,0 +1,255 @@
+// A request's session: where its id came from, the cookie, the CSRF secret it has
+// seen, and the store actions each operation takes. Written once; the Effect API runs
+// its actions as Effects (`effectView`), the Promise facade with callbacks.
+import { randomBytes } from "node:crypto"
+import { Effect } from "effect"
+import type { Csrf } from "../../Csrf.js"
+import { CSRF_SECRET_FIELD } from "../../Csrf.js"
+import type { InvalidSessionData } from "../../SessionError.js"
+import type { Action } from "../store/action.js"
+import { andThen, done, failed, map } from "../store/action.js"
+import { ttlOf } from "../store/plan.js"
+import { toEffect } from "../store/run.js"
+import type { StoreActions } from "../store/service.js"
+import { backendOf } from "../store/service.js"
+import type { MaxAgeInput, SessionData, SessionStoreError, SessionStoreService, SessionValue } from "../store/types.js"
+import { checkFieldList, SESSION_ID_PATTERN } from "../validate.js"
+import type { SessionCookie, SessionService } from "./types.js"
+
+/** The Effect view of a request's state (the same state `ctx.session` uses). */
+export const effectView = (state: SessionState): SessionService => {
+  const redis = backendOf(state.store).redis
+  const run = <A>(thunk: () => Result<A>) => Effect.suspend(() => toEffect(redis, thunk()))
+  return {
+    id: Effect.sync(() => state.id()),
+    getKey: Effect.sync(() => state.getKey()),
+    get: (fields) => run(() => state.get(fields)),
+    set: (values, maxAge) => run(() => state.set(values, maxAge)),
+    unset: (fields, maxAge) => run(() => state.unset(fields, maxAge)),
+    touch: (maxAge) => run(() => state.touch(maxAge)),
+    delete: run(() => state.delete()),
+    regenerate: run(() => state.regenerate()),
+    createCSRFToken: (session) => run(() => state.createCSRFToken(session)),
+    verifyCSRFToken: (session, token) => run(() => state.verifyCSRFToken(session, token))
+  }
+}
+
+// Where the current id came from decides whether a write may create the session:
+// only an id minted here may be created; any other is written only while it exists.
+type Origin = "unread" | "none" | "cookie" | "minted" | "written" | "gone"
+
+type Result<A> = Action<A, SessionStoreError>
+
+/**
+ * A request's session as Steps: decisions here, Redis calls left to the runner
+ * (an Effect for {@link Session}, a plain Promise for `ctx.session`).
+ *
+ * @since 4.0.0
+ * @category models
+ */
+export class SessionState {
+  private origin: Origin = "unread"
+  private current: string | undefined = undefined
+  private cookieSent = false
+  // The request came with a session cookie, valid or not: the client holds one.
+  private carried = false
+  // Bumped whenever the id changes from one that may have held a secret: objects read
+  // before then may hold a retired CSRF secret, and are trusted only for `secret`.
+  private secretEpoch = 0
+  private secret: string | undefined = undefined
+
+  private readonly actions: StoreActions
+
+  constructor(
+    readonly store: SessionStoreService,
+    private readonly csrf: Csrf,
+    private readonly cookie: SessionCookie
+  ) {
+    this.actions = backendOf(store).actions
+  }
+
+  id(): string | undefined {
+    this.resolve()
+    return this.current
+  }
+
+  getKey(): string {
+    this.resolve()
+    return this.store.getSessionKey(this.current ?? this.mint())
+  }
+
+  get(fields?: ReadonlyArray<string> | null): Result<SessionData> {
+    if (!this.mayExist()) {
+      const bad = fields === undefined || fields === null ? undefined : this.checkFields(fields, true)
+      return bad === undefined ? done<SessionData>({}) : failed(bad)
+    }
+    const id = this.current
+    return map(this.actions.get(id!, fields), (session) => {
+      if (session["id"] === undefined && this.current === id) this.markGone()
+      return session
+    })
+  }
+
+  set(values: Readonly<Record<string, SessionValue>>, maxAge?: MaxAgeInput | null): Result<void> {
+    if (!this.mayExist()) {
+      const id = this.origin === "minted" ? this.current! : this.mint()
+      return map(this.actions.set(id, values, maxAge), () => this.written(maxAge))
+    }
+    // An id from the cookie (or one revoked while this request ran) is written only
+    // while it exists, checked inside the same atomic script: a revoke cannot be undone.
+    return andThen(this.actions.setExisting(this.current!, values, maxAge), (written): Result<void> => {
+      if (written) return done(this.written(maxAge))
+      this.retireSecrets()
+      const fresh = this.mint()
+      return map(this.actions.set(fresh, values, maxAge), () => this.written(maxAge))
+    })
+  }
+
+  unset(fields: ReadonlyArray<string>, maxAge?: MaxAgeInput | null): Result<void> {
+    if (this.mayExist()) return this.refresh(this.actions.unset(this.current!, fields, maxAge), maxAge)
+    // Without a session there is nothing to change, but bad arguments fail all the same.
+    const bad = this.checkFields(fields, false) ?? this.checkMaxAge(maxAge)
+    return bad === undefined ? done(undefined) : failed(bad)
+  }
+
+  touch(maxAge?: MaxAgeInput | null): Result<void> {
+    if (this.mayExist()) return this.refresh(this.actions.touch(this.current!, maxAge), maxAge)
+    const bad = this.checkMaxAge(maxAge)
+    return bad === undefined ? done(undefined) : failed(bad)
+  }
+
+  delete(): Result<void> {
+    this.resolve()
+    // Whether the client may hold a cookie: the request carried one (whatever became of
+    // its session: a revoked or expired id is signed out all the same), or one was sent.
+    const clear = this.carried || this.cookieSent
+    const forget = () => {
+      this.origin = "none"
+      this.current = undefined
+      this.cookieSent = false
+      this.carried = false
+      this.retireSecrets()
+      if (clear) this.cookie.clear()
+    }
+    if (!this.mayExist()) return done(forget())
+    return map(this.actions.delete(this.current!), forget)
+  }
+
+  regenerate(): Result<void> {
+    if (!this.mayExist()) {
+      if (this.origin === "minted") this.current = undefined
+      this.origin = "none"
+      return done(undefined)
+    }
+    // The store rotates the secret (if the session has one) in the same atomic step.
+    const rotated = { csrfSecret: this.csrf.newSecret() }
+    return andThen(this.actions.regenerate(this.current!, undefined, undefined, rotated), (next): Result<void> => {
+      if (next === undefined) return done(this.markGone())
+      this.current = next.id
+      this.origin = "written"
+      this.retireSecrets()
+      // The new hash kept the old one's remaining lifetime: so does the cookie.
+      this.writeCookie(next.ttl ?? this.store.maxAgeMillis)
+      return done(undefined)
+    })
+  }
+
+  createCSRFToken(session?: Record<string, string> | null): Result<string> {
+    const epoch = this.secretEpoch
+    const withSecret = (secret: string): Result<string> => {
+      if (session) session[CSRF_SECRET_FIELD] = secret
+      if (epoch === this.secretEpoch) this.secret = secret
+      return done(this.csrf.create(secret))
+    }
+    const known = this.trusted(session)
+    if (known) return withSecret(known)
+    return andThen(this.get([CSRF_SECRET_FIELD]), (stored) => {
+      const secret = stored[CSRF_SECRET_FIELD]
+      if (secret) return withSecret(secret)
+      const fresh = this.csrf.newSecret()
+      return andThen(this.set({ [CSRF_SECRET_FIELD]: fresh }), () => withSecret(fresh))
+    })
+  }
+
+  verifyCSRFToken(session: Record<string, string> | null | undefined, token: unknown): Result<boolean> {
+    if (typeof token !== "string" || token === "") return done(false)
+    const known = this.trusted(session)
+    if (known) return done(this.csrf.verify(known, token))
+    const epoch = this.secretEpoch
+    return map(this.get([CSRF_SECRET_FIELD]), (stored) => {
+      const secret = stored[CSRF_SECRET_FIELD]
+      if (secret && epoch === this.secretEpoch) this.secret = secret
+      return this.csrf.verify(secret, token)
+    })
+  }
+
+  /**
+   * The secret on a session object the app passed in, if it may be used: always before
+   * any id change in this request; after one, only when it is the secret this request
+   * has seen since (an object read before `regenerate()` holds the retired one).
+   */
+  private trusted(session: Record<string, string> | null | undefined): string | undefined {
+    const known = session?.[CSRF_SECRET_FIELD]
+    if (!known) return undefined
+    return this.secretEpoch === 0 || known === this.secret ? known : undefined
+  }
+
+  private retireSecrets(): void {
+    this.secretEpoch++
+    this.secret = undefined
+  }
+
+  private resolve(): void {
+    if (this.origin !== "unread") return
+    const fromCookie = this.cookie.read()
+    if (fromCookie !== undefined && fromCookie !== "") this.carried = true
+    if (fromCookie !== undefined && SESSION_ID_PATTERN.test(fromCookie)) {
+      this.current = fromCookie
+      this.origin = "cookie"
+    } else this.origin = "none"
+  }
+
+  /** Whether the current id may hold data in Redis. */
+  private mayExist(): boolean {
+    this.resolve()
+    return this.origin === "cookie" || this.origin === "written"
+  }
+
+  private mint(): string {
+    this.current = randomBytes(this.store.byteLength).toString("base64url")
+    this.origin = "minted"
+    return this.current
+  }
+
+  private markGone(): void {
+    this.origin = "gone"
+    this.current = undefined
+    this.retireSecrets()
+  }
+
+  // Called after the store accepted `maxAge`, so it is valid here.
+  private written(maxAge: MaxAgeInput | null | undefined): void {
+    this.origin = "written"
+    const ttl = ttlOf(maxAge, this.store.maxAgeMillis)
+    this.writeCookie(typeof ttl === "number" ? ttl : this.store.maxAgeMillis)
+  }
+
+  private writeCookie(maxAgeMillis: number): void {
+    this.cookie.write(this.current!, maxAgeMillis)
+    this.cookieSent = true
+  }
+
+  private refresh(operation: Result<boolean>, maxAge: MaxAgeInput | null | undefined): Result<void> {
+    return map(operation, (exists) => (exists ? this.written(maxAge) : this.markGone()))
+  }
+
+  private checkFields(fields: unknown, allowId: boolean): InvalidSessionData | undefined {
+    const checked = checkFieldList(fields, this.store.limits, { allowId })
+    return Array.isArray(checked) ? undefined : checked
+  }
+
+  private checkMaxAge(maxAge: MaxAgeInput | null | undefined): InvalidSessionData | undefined {
+    const ttl = ttlOf(maxAge, this.store.maxAgeMillis)
+    return typeof ttl === "number" ? undefined : ttl
+  }
+}
