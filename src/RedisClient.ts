@@ -8,6 +8,8 @@ import { Context, Duration, Effect, Layer, Redacted, Runtime, Scope } from "effe
 import { Cluster, Redis, ReplyError } from "ioredis"
 import type { ClusterNode, ClusterOptions, RedisOptions } from "ioredis"
 import { Deadlines } from "./internal/deadlines.js"
+import type { DurationInput } from "./internal/duration.js"
+import { checkTimeoutOption } from "./internal/options.js"
 import * as LuaScript from "./LuaScript.js"
 import { RedisError, SessionConfigError } from "./SessionError.js"
 
@@ -28,10 +30,14 @@ export interface RedisClientConfig {
   readonly db?: number | undefined
   /** Any other ioredis option. `replyMapping` stays at ioredis' `"legacy"` default; connecting is managed by the layer. */
   readonly options?: Omit<RedisOptions, "replyMapping" | "lazyConnect"> | undefined
-  /** Longest a store operation may wait for Redis before failing with `RedisError`. Default 2 seconds. */
-  readonly timeout?: Duration.DurationInput | undefined
-  /** Longest the layer waits for the first connection. Default 5 seconds. */
-  readonly connectTimeout?: Duration.DurationInput | undefined
+  /**
+   * Longest a store operation may wait for Redis before failing with `RedisError`: milliseconds,
+   * a string such as `"2s"` or `"2 seconds"`, or a `Duration`; at most Node's timer limit
+   * (about 24.8 days). Default 2 seconds.
+   */
+  readonly timeout?: DurationInput | undefined
+  /** Longest the layer waits for the first connection, as `timeout`. Default 5 seconds. */
+  readonly connectTimeout?: DurationInput | undefined
   /**
    * Connect to a Redis Cluster instead: start-up nodes plus ioredis `ClusterOptions`.
    * `username`/`password` apply to every node; `url`, `host`, `port`, `db` and
@@ -65,8 +71,8 @@ export interface RedisClusterConfig {
  * @category models
  */
 export interface RedisClientOptions {
-  /** Longest a store operation may wait for Redis before failing with `RedisError`. Default 2 seconds. */
-  readonly timeout?: Duration.DurationInput | undefined
+  /** Longest a store operation may wait for Redis before failing with `RedisError`, as {@link RedisClientConfig.timeout}. Default 2 seconds. */
+  readonly timeout?: DurationInput | undefined
 }
 
 /**
@@ -137,16 +143,12 @@ export class RedisTimeoutError extends Error {
 // It carries nothing but the timeout: RedisError keeps it as it is (see RedisError.cause).
 Object.defineProperty(RedisTimeoutError.prototype, Symbol.for("koa-redis-session-sets/safeCause"), { value: true })
 
-const millisOf = (input: Duration.DurationInput | undefined, fallback: Duration.Duration, option: string): number | SessionConfigError => {
-  const decoded = Duration.decodeUnknown(input ?? fallback)
-  if (decoded._tag === "None") return new SessionConfigError({ option, reason: "not a duration" })
-  const millis = Duration.toMillis(decoded.value)
-  if (!(millis > 0) || !Number.isFinite(millis)) return new SessionConfigError({ option, reason: "must be a positive, finite duration" })
-  return Math.ceil(millis)
-}
+// The one duration grammar (internal/duration.ts), with the factory's range and messages.
+const millisOf = (input: DurationInput | undefined, fallback: Duration.Duration, option: string): number | SessionConfigError =>
+  checkTimeoutOption(option, input ?? fallback)
 
 const timeoutMillisOf = (
-  input: Duration.DurationInput | undefined,
+  input: DurationInput | undefined,
   option: string,
   fallback: Duration.Duration = DEFAULT_TIMEOUT
 ): Effect.Effect<number, SessionConfigError> => {
