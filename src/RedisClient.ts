@@ -11,7 +11,10 @@ import { Deadlines } from "./internal/deadlines.js"
 import type { DurationInput } from "./internal/duration.js"
 import { checkTimeoutOption } from "./internal/options.js"
 import * as LuaScript from "./LuaScript.js"
-import { RedisError, SessionConfigError } from "./SessionError.js"
+import { RedisError, RedisTimeoutError, SessionConfigError } from "./SessionError.js"
+
+// Moved to SessionError.ts (the error family); still exported here for its importers.
+export { RedisTimeoutError } from "./SessionError.js"
 
 /**
  * Connection data for {@link RedisClient.layer}. Secrets are `Redacted` and are
@@ -132,16 +135,6 @@ export interface RedisClientService {
 const DEFAULT_TIMEOUT = Duration.seconds(2)
 const DEFAULT_CONNECT_TIMEOUT = Duration.seconds(5)
 const QUIT_TIMEOUT = Duration.seconds(2)
-
-/** Raised as the `cause` of a `RedisError` when Redis did not answer in time. */
-export class RedisTimeoutError extends Error {
-  constructor(readonly millis: number) {
-    super(`no reply from Redis within ${millis} ms`)
-    this.name = "RedisTimeoutError"
-  }
-}
-// It carries nothing but the timeout: RedisError keeps it as it is (see RedisError.cause).
-Object.defineProperty(RedisTimeoutError.prototype, Symbol.for("koa-redis-session-sets/safeCause"), { value: true })
 
 // The one duration grammar (internal/duration.ts), with the factory's range and messages.
 const millisOf = (input: DurationInput | undefined, fallback: Duration.Duration, option: string): number | SessionConfigError =>
