@@ -4,8 +4,8 @@
  *
  * @since 4.0.0
  */
-import { Context, Effect, Layer, Runtime } from "effect"
-import type { Scope } from "effect"
+import { Config, Context, Effect, Layer, Runtime } from "effect"
+import type { ConfigError, Scope } from "effect"
 import type { Cluster, Redis } from "ioredis"
 import { millisOf, timeoutMillisOf } from "./internal/redis/config.js"
 import type { RedisClientConfig, RedisClientOptions } from "./internal/redis/config.js"
@@ -62,6 +62,33 @@ export class RedisClient extends Context.Tag("koa-redis-session-sets/RedisClient
   /** A layer that owns its connection: created on build, quit on release. */
   static readonly layer = (config: string | RedisClientConfig): Layer.Layer<RedisClient, RedisError | SessionConfigError> =>
     Layer.scoped(RedisClient, RedisClient.make(config))
+
+  /**
+   * {@link RedisClient.layer} with its config read from Effect's `Config` (so from the
+   * environment, or whatever `ConfigProvider` is in place): any field may be a `Config`,
+   * or the whole config one. A config that cannot be read (a missing variable) fails the
+   * layer with `ConfigError`. Read `url` and `password` with `Config.redacted`: they
+   * stay `Redacted` until the ioredis options are built, and no error shows them.
+   *
+   * @example
+   * ```ts
+   * import { Config, Layer } from "effect"
+   * import { RedisClient, SessionStore } from "koa-redis-session-sets"
+   *
+   * const RedisLive = RedisClient.layerConfig({
+   *   url: Config.redacted("REDIS_URL"),
+   *   timeout: Config.string("REDIS_TIMEOUT").pipe(Config.withDefault("2 seconds"))
+   * })
+   * const StoreLive = SessionStore.layer({ references: ["user_id"] }).pipe(Layer.provide(RedisLive))
+   * ```
+   *
+   * @since 4.0.0
+   * @category layers
+   */
+  static readonly layerConfig = (
+    config: Config.Config.Wrap<RedisClientConfig>
+  ): Layer.Layer<RedisClient, ConfigError.ConfigError | RedisError | SessionConfigError> =>
+    Layer.scoped(RedisClient, Effect.flatMap(Config.unwrap(config), RedisClient.make))
 
   /**
    * The service over a client the caller owns, built synchronously (throws
