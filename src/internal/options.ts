@@ -12,7 +12,7 @@
 //    refused with its reason (`expires`, `maxage`, `secureProxy`), never ignored.
 import { Duration } from "effect"
 import { SessionConfigError } from "../SessionError.js"
-import { durationMillis, MAX_AGE_LIMIT_MS, timeoutMillis, toMillis } from "./duration.js"
+import { durationMillis, MAX_AGE_LIMIT_MS, timeoutMillis } from "./duration.js"
 import { RESERVED_IN_REFERENCE_FIELD } from "./keys.js"
 import { DEFAULT_LIMITS } from "./validate.js"
 
@@ -198,8 +198,9 @@ export const checkMaxAgeOption = (maxAge: unknown): number | undefined | Session
   if (millis === 0 && !negative) return configError("maxAge", ZERO_MAX_AGE)
   if (millis <= 0) return configError("maxAge", `must be a positive duration, got ${got}`)
   if (millis > MAX_AGE_LIMIT_MS) return configError("maxAge", `must be at most 1000 years, got ${got}`)
-  const whole = toMillis(maxAge as number | string)
-  if (whole === undefined) return configError("maxAge", `must be at least 1 ms, got ${got}`)
+  // Whole milliseconds, as `toMillis` rounds a call's maxAge.
+  const whole = Math.round(millis)
+  if (whole < 1) return configError("maxAge", `must be at least 1 ms, got ${got}`)
   return whole
 }
 
