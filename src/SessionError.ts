@@ -11,7 +11,7 @@
 import { Data } from "effect"
 
 // Causes made by this library carry no command data: a prototype marked with this is
-// kept as it is (RedisClient.ts marks RedisTimeoutError).
+// kept as it is (RedisTimeoutError, below, is marked).
 const SAFE_CAUSE = Symbol.for("koa-redis-session-sets/safeCause")
 
 /**
@@ -241,5 +241,50 @@ export class SessionConfigError extends Data.TaggedError("SessionConfigError")<{
 }> {
   override get message(): string {
     return `Invalid option ${this.option}: ${this.reason}`
+  }
+}
+
+/**
+ * The `cause` of a `RedisError` when Redis did not answer within the timeout. It carries
+ * nothing but the timeout, so `RedisError` keeps it as it is (see `RedisError.cause`).
+ *
+ * @since 4.0.0
+ * @category errors
+ */
+export class RedisTimeoutError extends Error {
+  constructor(readonly millis: number) {
+    super(`no reply from Redis within ${millis} ms`)
+    this.name = "RedisTimeoutError"
+  }
+}
+Object.defineProperty(RedisTimeoutError.prototype, SAFE_CAUSE, { value: true })
+
+/**
+ * The `cause` of a `RedisError` when a write on a Redis Cluster gave up: concurrent
+ * writes kept changing the session's referenced fields for `attempts` compare-and-set
+ * attempts in a row.
+ *
+ * @since 4.0.0
+ * @category errors
+ */
+export class ClusterWriteConflict extends Error {
+  constructor(readonly attempts: number) {
+    super(`the session's referenced fields changed under ${attempts} attempts in a row`)
+    this.name = "ClusterWriteConflict"
+  }
+}
+
+/**
+ * What `run(ctx, effect)` rejects with when the client went away and the Effect
+ * was interrupted. Koa does not log it (`expose`), and nobody receives the 499.
+ *
+ * @since 4.0.0
+ * @category errors
+ */
+export class ClientClosedRequest extends Data.TaggedError("ClientClosedRequest")<{}> {
+  readonly status = 499
+  readonly expose = true
+  override get message(): string {
+    return "The client closed the request before the response was sent"
   }
 }

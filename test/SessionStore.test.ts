@@ -360,7 +360,7 @@ describe("SessionStore options", () => {
     })
   )
 
-  it.effect("maxAge accepts milliseconds, v3 strings, months and Durations", () =>
+  it.effect("maxAge accepts milliseconds, v3 strings, Effect strings and Durations; months are refused", () =>
     Effect.gen(function* () {
       const of = (maxAge: NonNullable<Parameters<typeof SessionStore.layer>[0]>["maxAge"]) => withStore({ maxAge }, (s) => Effect.succeed(s.maxAgeMillis))
       expect(yield* of(undefined)).toBe(28 * DAY)
@@ -368,8 +368,11 @@ describe("SessionStore options", () => {
       expect(yield* of("28 days")).toBe(28 * DAY)
       expect(yield* of("2h")).toBe(7_200_000)
       expect(yield* of("1.5 hours")).toBe(5_400_000)
-      expect(yield* of("1 month")).toBe(Math.round((365.25 * DAY) / 12))
+      expect(yield* of("250 millis")).toBe(250)
       expect(yield* of(Duration.days(1))).toBe(DAY)
+      // `ms` has no months (v3 silently used 28 days): refused rather than guessed.
+      const month = yield* Effect.flip(withStore({ maxAge: "1 month" }, () => Effect.void))
+      expect(month).toMatchObject({ _tag: "SessionConfigError", option: "maxAge" })
     })
   )
 

@@ -12,7 +12,7 @@
 //    refused with its reason (`expires`, `maxage`, `secureProxy`), never ignored.
 import { Duration } from "effect"
 import { SessionConfigError } from "../SessionError.js"
-import { MAX_AGE_LIMIT_MS, parseDurationString, toMillis } from "./duration.js"
+import { durationMillis, MAX_AGE_LIMIT_MS, timeoutMillis } from "./duration.js"
 import { RESERVED_IN_REFERENCE_FIELD } from "./keys.js"
 import { DEFAULT_LIMITS } from "./validate.js"
 
@@ -163,7 +163,7 @@ export const referenceFieldRule = (field: string): string | undefined => {
   )
 }
 
-const DURATION_EXAMPLES = "milliseconds, an ms-style string such as \"2h\", \"28 days\" or \"1 month\", or an Effect Duration"
+const DURATION_EXAMPLES = "milliseconds, a string such as \"2h\", \"28 days\" or \"250 millis\", or an Effect Duration"
 
 const ZERO_MAX_AGE =
   "0 is refused: v3 treated maxAge 0 as the 28-day default, not as \"expire at once\" or a browser-session cookie. " +
@@ -175,35 +175,43 @@ const EMPTY_MAX_AGE = "\"\" is refused: v3 treated an empty maxAge as the 28-day
  * The `maxAge` option in milliseconds, `undefined` when it is absent (`undefined` or
  * `null`: the 28-day default), or why it is refused. Stricter than a per-call `maxAge`,
  * where v3's "falsy means the default" still holds: as an option, 0 and `""` are refused
- * (v3 read them as 28 days), and so are strings the duration grammar cannot parse (v3
- * fell back to 28 days for those).
+ * (v3 read them as 28 days), and so are strings the duration grammar cannot parse, such
+ * as "1 month" (v3 fell back to 28 days for those).
  */
 export const checkMaxAgeOption = (maxAge: unknown): number | undefined | SessionConfigError => {
   if (maxAge === undefined || maxAge === null) return undefined
-  let millis: number
-  if (typeof maxAge === "number") millis = maxAge
-  else if (typeof maxAge === "string") {
-    if (maxAge.trim() === "") return configError("maxAge", EMPTY_MAX_AGE)
-    const parsed = parseDurationString(maxAge)
-    if (parsed === undefined) {
-      return configError(
-        "maxAge",
-        `cannot parse ${JSON.stringify(maxAge.slice(0, 64))} as a duration (give ${DURATION_EXAMPLES}); ` +
-          "v3 silently used 28 days for strings it could not parse"
-      )
-    }
-    millis = parsed
-  } else if (Duration.isDuration(maxAge)) millis = Duration.toMillis(maxAge)
-  else return configError("maxAge", `must be ${DURATION_EXAMPLES}; got ${describe(maxAge)}`)
+  if (typeof maxAge === "string" && maxAge.trim() === "") return configError("maxAge", EMPTY_MAX_AGE)
+  const millis = durationMillis(maxAge)
+  if (millis === undefined) {
+    if (typeof maxAge !== "string") return configError("maxAge", `must be ${DURATION_EXAMPLES}; got ${describe(maxAge)}`)
+    return configError(
+      "maxAge",
+      `cannot parse ${JSON.stringify(maxAge.slice(0, 64))} as a duration (give ${DURATION_EXAMPLES}); ` +
+        "v3 silently used 28 days for strings it could not parse"
+    )
+  }
 
   const got = typeof maxAge === "number" ? describe(maxAge) : `${describe(maxAge)} (${millis} ms)`
   if (Number.isNaN(millis)) return configError("maxAge", "must be a positive duration, got NaN")
-  if (millis === 0) return configError("maxAge", ZERO_MAX_AGE)
-  if (millis < 0) return configError("maxAge", `must be a positive duration, got ${got}`)
+  // Effect's grammar reads "-1 hours" as 0: that one is negative, not v3's 0.
+  const negative = millis < 0 || (typeof maxAge === "string" && maxAge.trim().startsWith("-"))
+  if (millis === 0 && !negative) return configError("maxAge", ZERO_MAX_AGE)
+  if (millis <= 0) return configError("maxAge", `must be a positive duration, got ${got}`)
   if (millis > MAX_AGE_LIMIT_MS) return configError("maxAge", `must be at most 1000 years, got ${got}`)
-  const whole = toMillis(maxAge as number | string | Duration.Duration)
-  if (whole === undefined) return configError("maxAge", `must be at least 1 ms, got ${got}`)
+  // Whole milliseconds, as `toMillis` rounds a call's maxAge.
+  const whole = Math.round(millis)
+  if (whole < 1) return configError("maxAge", `must be at least 1 ms, got ${got}`)
   return whole
+}
+
+/**
+ * A timeout option (`timeout`, `connectTimeout`) in whole milliseconds, rounded up, or
+ * the `SessionConfigError` naming it: a positive duration of the one duration grammar, of
+ * at most Node's timer limit.
+ */
+export const checkTimeoutOption = (option: string, timeout: unknown): number | SessionConfigError => {
+  const millis = timeoutMillis(timeout)
+  return typeof millis === "number" ? millis : configError(option, `${millis.reason}, got ${describe(timeout)}`)
 }
 
 // ---- factory values ----
@@ -292,8 +300,6 @@ const checkRedis = (redis: unknown): SessionConfigError | undefined => {
 const isClientLike = (value: unknown): boolean =>
   typeof value === "object" && value !== null && typeof (value as { readonly sendCommand?: unknown }).sendCommand === "function"
 
-const MAX_TIMER_MS = 2 ** 31 - 1
-
 const checkPositiveInteger = (options: Record<string, unknown>, name: string): SessionConfigError | undefined => {
   const value = options[name]
   if (value === undefined) return undefined
@@ -362,14 +368,9 @@ export const checkFactoryOptions = (app: AppLike, options: unknown): CheckedFact
     const bad = checkRedis(redis)
     if (bad !== undefined) return bad
   }
-  const timeout = given["timeout"]
-  if (timeout !== undefined) {
-    const decoded = Duration.decodeUnknown(timeout)
-    if (decoded._tag === "None") return configError("timeout", `must be a duration (milliseconds, "2 seconds" or a Duration), got ${describe(timeout)}`)
-    const millis = Duration.toMillis(decoded.value)
-    if (!(millis > 0) || !Number.isFinite(millis)) return configError("timeout", `must be a positive, finite duration, got ${describe(timeout)}`)
-    // Node fires a longer timer after 1 ms (TimeoutOverflowWarning): every call would time out.
-    if (millis > MAX_TIMER_MS) return configError("timeout", `must be at most ${MAX_TIMER_MS} ms (about 24.8 days, Node's timer limit), got ${describe(timeout)}`)
+  if (given["timeout"] !== undefined) {
+    const bad = checkTimeoutOption("timeout", given["timeout"])
+    if (bad instanceof SessionConfigError) return bad
   }
   for (const name of CSRF_OPTION_NAMES) {
     const bad = checkPositiveInteger(given, name)
