@@ -29,7 +29,6 @@ import type { RedisClientService } from "./RedisClient.js"
 import { SessionConfigError } from "./SessionError.js"
 import { makeWith, SessionStore } from "./SessionStore.js"
 
-export { ClientClosedRequest } from "./internal/koa/run.js"
 export type {
   KoaAppLike,
   KoaContextLike,

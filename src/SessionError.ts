@@ -273,6 +273,8 @@ export class ClusterWriteConflict extends Error {
     this.name = "ClusterWriteConflict"
   }
 }
+// Only a count: `RedisError` keeps it as it is, `attempts` included.
+Object.defineProperty(ClusterWriteConflict.prototype, SAFE_CAUSE, { value: true })
 
 /**
  * What `run(ctx, effect)` rejects with when the client went away and the Effect

@@ -12,7 +12,6 @@ import { koaRedisSessionSets } from "./Koa.js"
 
 export { CSRF_SECRET_FIELD } from "./Csrf.js"
 export type { Csrf, CsrfOptions } from "./Csrf.js"
-export { ClientClosedRequest } from "./Koa.js"
 export type {
   KoaAppLike,
   KoaContextLike,
@@ -23,11 +22,19 @@ export type {
   ResolvedFactoryOptions,
   SessionMiddleware
 } from "./Koa.js"
-export { RedisClient, RedisTimeoutError } from "./RedisClient.js"
+export { RedisClient } from "./RedisClient.js"
 export type { RedisClientConfig, RedisClientOptions, RedisClientService, RedisClusterConfig } from "./RedisClient.js"
 export { Session } from "./Session.js"
 export type { SessionCookie, SessionService } from "./Session.js"
-export { InvalidSessionData, InvalidSessionId, RedisError, SessionConfigError } from "./SessionError.js"
+export {
+  ClientClosedRequest,
+  ClusterWriteConflict,
+  InvalidSessionData,
+  InvalidSessionId,
+  RedisError,
+  RedisTimeoutError,
+  SessionConfigError
+} from "./SessionError.js"
 export { SessionStore } from "./SessionStore.js"
 export type {
   Limits,

@@ -1,27 +1,13 @@
 // `SessionMiddleware.run(ctx, effect)`: an Effect with the request's Session, on the
 // factory's runtime, interrupted when the client goes away.
-import { Cause, Context, Data, Effect, Exit, FiberId, Runtime } from "effect"
+import { Cause, Context, Effect, Exit, FiberId, Runtime } from "effect"
 import type { ManagedRuntime } from "effect"
 import type { RedisClient } from "../../RedisClient.js"
 import { Session } from "../../Session.js"
+import { ClientClosedRequest } from "../../SessionError.js"
 import type { SessionStore } from "../../SessionStore.js"
 import type { SessionService } from "../session/types.js"
 import type { KoaContextLike, RequestServices } from "./types.js"
-
-/**
- * What `run(ctx, effect)` rejects with when the client went away and the Effect
- * was interrupted. Koa does not log it (`expose`), and nobody receives the 499.
- *
- * @since 4.0.0
- * @category errors
- */
-export class ClientClosedRequest extends Data.TaggedError("ClientClosedRequest")<{}> {
-  readonly status = 499
-  readonly expose = true
-  override get message(): string {
-    return "The client closed the request before the response was sent"
-  }
-}
 
 export const makeRun = (
   runtime: ManagedRuntime.ManagedRuntime<SessionStore | RedisClient, never>,

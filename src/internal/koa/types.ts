@@ -1,13 +1,14 @@
 // The Koa bridge's public types (re-exported by Koa.ts), apart so the bridge's
 // internal modules can use them without importing the factory.
 import type { IncomingMessage, ServerResponse } from "node:http"
-import type { Duration, Effect, ManagedRuntime } from "effect"
+import type { Effect, ManagedRuntime } from "effect"
 import type { Cluster, Redis, RedisOptions } from "ioredis"
 import type * as Csrf from "../../Csrf.js"
 import type { RedisClient } from "../../RedisClient.js"
 import type { Session } from "../../Session.js"
 import type { SessionService } from "../session/types.js"
 import type { SessionStore } from "../../SessionStore.js"
+import type { DurationInput } from "../duration.js"
 import type { MaxAgeInput, SessionData, SessionStoreOptions, SessionValue } from "../store/types.js"
 
 /**
@@ -58,7 +59,7 @@ export interface KoaRedisSessionSetsOptions extends SessionStoreOptions, Csrf.Cs
    */
   readonly redis?: string | Omit<RedisOptions, "replyMapping"> | undefined
   /** Longest a Redis operation may take before the request fails with 503: a positive duration. Default 2 seconds. */
-  readonly timeout?: Duration.DurationInput | undefined
+  readonly timeout?: DurationInput | undefined
   /** Cookie name: a non-empty string without `;`, `=` or control characters. Default `"session-id"`. */
   readonly key?: string | undefined
   /** Sign the cookie with `app.keys`. Default `true`; the factory throws when `app.keys` is missing or empty. */

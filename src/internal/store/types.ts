@@ -49,11 +49,11 @@ export interface SessionStoreOptions {
    */
   readonly references?: ReadonlyArray<string> | Readonly<Record<string, unknown>> | undefined
   /**
-   * Session lifetime: milliseconds, an `ms`-style string (`"28 days"`, `"2h"`, `"1 month"`),
-   * or a `Duration`; 1 ms to 1000 years. Default 28 days (also for `null`). `0` and `""`
+   * Session lifetime: milliseconds, a string the `ms` package parses (`"28 days"`, `"2h"`)
+   * or an Effect duration string (`"250 millis"`), or a `Duration`; 1 ms to 1000 years. Default 28 days (also for `null`). `0` and `""`
    * are refused here, because v3 read them as the 28-day default (omit the option for
-   * that), and so are negative numbers, `NaN` and strings that do not parse (v3 fell back
-   * to 28 days). A per-call `maxAge` (`set(values, 0)`) keeps v3's meaning: falsy is the default.
+   * that), and so are negative numbers, `NaN` and strings that do not parse, such as
+   * `"1 month"` (v3 fell back to 28 days). A per-call `maxAge` (`set(values, 0)`) keeps v3's meaning: falsy is the default.
    */
   readonly maxAge?: MaxAgeInput | undefined
   /** Random bytes in a new session id (base64url-encoded). 12 to 96, default 18. */

@@ -27,8 +27,7 @@
 // create is refused by a tombstone; the revoking set outlives the scan by `grace`.
 import { Effect } from "effect"
 import type { RedisClientService } from "../../../RedisClient.js"
-import { RedisTimeoutError } from "../../../RedisClient.js"
-import { RedisError } from "../../../SessionError.js"
+import { ClusterWriteConflict, RedisError, RedisTimeoutError } from "../../../SessionError.js"
 import { leftKey, referenceKey, revokingKey, sessionKey, tombstoneKey } from "../../keys.js"
 import { clusterAddReference } from "../lua/clusterAddReference.js"
 import { clusterDeleteSession } from "../lua/clusterDeleteSession.js"
@@ -36,14 +35,6 @@ import { clusterReadState } from "../lua/clusterReadState.js"
 import { clusterWriteSession } from "../lua/clusterWriteSession.js"
 import type { StoreRules } from "../plan.js"
 import { SCAN_BATCH } from "../plan.js"
-
-/** Raised as the `cause` of a `RedisError` when concurrent writes keep changing a session's referenced fields. */
-export class ClusterWriteConflict extends Error {
-  constructor(readonly attempts: number) {
-    super(`the session's referenced fields changed under ${attempts} attempts in a row`)
-    this.name = "ClusterWriteConflict"
-  }
-}
 
 /** Ids of one page checked at once (one command each, routed to each id's slot). */
 export const ID_CONCURRENCY = 64
