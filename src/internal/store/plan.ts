@@ -1,0 +1,235 @@
+// The store's rules, written once for every backend: options → resolved options, and
+// each operation's inputs → a plan (what to do, checked) or the typed error. Pure: no
+// I/O and no Effect, so a backend is a thin interpreter of these plans.
+import { randomBytes } from "node:crypto"
+import { CSRF_SECRET_FIELD, rotatedSecret } from "../../Csrf.js"
+import { InvalidSessionData, InvalidSessionId, SessionConfigError } from "../../SessionError.js"
+import type { MaxAgeInput } from "../duration.js"
+import { toMillis } from "../duration.js"
+import { resolvePrefix } from "../keys.js"
+import { checkLimitNames, checkMaxAgeOption, checkStoreOptionNames, referenceFieldRule } from "../options.js"
+import type { Limits } from "../validate.js"
+import { assignField, checkFieldList, checkFieldName, checkSessionId, DEFAULT_LIMITS, encodeValue, encodeValues, ID_FIELD } from "../validate.js"
+import type { RegenerateOptions, SessionData, SessionStoreOptions, SessionValue } from "./types.js"
+
+/** Ids per SSCAN page in `listByReference` / `deleteByReference`. */
+export const SCAN_BATCH = 500
+const DEFAULT_MAX_AGE = 28 * 24 * 60 * 60 * 1000
+
+/** Store options after every rule passed. */
+export interface ResolvedOptions {
+  readonly prefix: string
+  readonly references: ReadonlyArray<string>
+  readonly maxAgeMillis: number
+  readonly byteLength: number
+  readonly limits: Limits
+}
+
+const configError = (option: string, reason: string) => new SessionConfigError({ option, reason })
+
+/**
+ * Validates options into their resolved form. Refuses unknown names (with a
+ * did-you-mean), referenced field names that would share a key, and a `maxAge` option
+ * that is not a positive duration (0 and `""` included).
+ */
+export const resolveOptions = (options: SessionStoreOptions = {}): ResolvedOptions | SessionConfigError => {
+  if (typeof options !== "object" || options === null || Array.isArray(options)) return configError("options", "must be an object")
+  return checkStoreOptionNames(options) ?? resolveOptionValues(options)
+}
+
+/**
+ * {@link resolveOptions} without the check of option names, for the Koa factory: it
+ * checks the names against its own list (the store's and its own) before it calls this.
+ */
+export const resolveOptionValues = (options: SessionStoreOptions): ResolvedOptions | SessionConfigError => {
+  if (options.prefix !== undefined && typeof options.prefix !== "string") return configError("prefix", "must be a string")
+  if (options.namespace !== undefined && typeof options.namespace !== "string") return configError("namespace", "must be a string")
+  if (options.limits !== undefined) {
+    if (typeof options.limits !== "object" || options.limits === null || Array.isArray(options.limits)) {
+      return configError("limits", "must be an object such as { maxFields: 1000 }")
+    }
+    const unknown = checkLimitNames(options.limits)
+    if (unknown !== undefined) return unknown
+  }
+  const limits: Limits = { ...DEFAULT_LIMITS, ...withoutUndefined(options.limits ?? {}) }
+  for (const [name, value] of Object.entries(limits)) {
+    if (!Number.isInteger(value) || value < 1) return configError(`limits.${name}`, "must be a positive integer")
+  }
+
+  let references: Array<string> = []
+  if (Array.isArray(options.references)) references = [...(options.references as ReadonlyArray<string>)]
+  else if (options.references !== undefined && options.references !== null) {
+    if (typeof options.references !== "object") return configError("references", "must be an array of field names or an object")
+    references = Object.keys(options.references)
+  }
+  for (const field of references) {
+    const bad = checkFieldName(field, limits)
+    if (bad !== undefined) return configError("references", bad.reason)
+    if (field === ID_FIELD) return configError("references", "the id field cannot be referenced")
+    const reserved = referenceFieldRule(field)
+    if (reserved !== undefined) return configError("references", reserved)
+  }
+
+  // Unlike a per-call maxAge, where v3's "falsy means the default" still holds.
+  const maxAge = checkMaxAgeOption(options.maxAge)
+  if (maxAge instanceof SessionConfigError) return maxAge
+  const maxAgeMillis = maxAge ?? DEFAULT_MAX_AGE
+
+  const byteLength = options.byteLength ?? 18
+  if (!Number.isInteger(byteLength) || byteLength < 12 || byteLength > 96) {
+    return configError("byteLength", "must be an integer from 12 to 96 (ids are 16 to 128 characters)")
+  }
+  return { prefix: resolvePrefix(options), references: Array.from(new Set(references)), maxAgeMillis, byteLength, limits }
+}
+
+// `{ maxFields: undefined }` means the default, as an absent key does.
+const withoutUndefined = <A extends object>(record: A): Partial<A> =>
+  Object.fromEntries(Object.entries(record).filter(([, value]) => value !== undefined)) as Partial<A>
+
+/** v3: a per-call maxAge that is absent or falsy means the default. */
+export const isDefaultMaxAge = (maxAge: MaxAgeInput | null | undefined): boolean =>
+  maxAge === undefined || maxAge === null || maxAge === 0 || maxAge === ""
+
+/** The TTL a call's `maxAge` stands for: the default when absent (v3: any falsy value), else a positive duration. */
+export const ttlOf = (maxAge: MaxAgeInput | null | undefined, defaultMillis: number): number | InvalidSessionData => {
+  if (isDefaultMaxAge(maxAge)) return defaultMillis
+  return toMillis(maxAge!) ?? new InvalidSessionData({ reason: "maxAge must be a positive duration", field: "maxAge" })
+}
+
+/** `get`: the fields to read (with `id`, whose absence means "no session"), or all of them. */
+export interface GetPlan {
+  readonly id: string
+  readonly fields: ReadonlyArray<string> | undefined
+}
+
+/** `set` / `setExisting`: the flat field/value list and the TTL in ms. */
+export interface WritePlan {
+  readonly id: string
+  readonly pairs: ReadonlyArray<string>
+  readonly ttl: number
+}
+
+/** `unset`: the fields to remove and the TTL in ms. */
+export interface UnsetPlan {
+  readonly id: string
+  readonly fields: ReadonlyArray<string>
+  readonly ttl: number
+}
+
+/** `touch`: the TTL in ms. */
+export interface TouchPlan {
+  readonly id: string
+  readonly ttl: number
+}
+
+/**
+ * `regenerate`: the new id, the TTL for a hash whose lifetime is not kept, whether the
+ * remaining lifetime is kept, and the CSRF secret the new id gets when the session has one.
+ */
+export interface RegeneratePlan {
+  readonly id: string
+  readonly target: string
+  readonly ttl: number
+  readonly keepLifetime: boolean
+  readonly secretField: string
+  readonly secret: string
+}
+
+/** A referenced field and its value as stored. */
+export interface ReferencePlan {
+  readonly field: string
+  readonly value: string
+}
+
+export type StoreInputError = InvalidSessionId | InvalidSessionData
+
+/** The rules of one store, from its resolved options. */
+export interface StoreRules extends ResolvedOptions {
+  readonly newId: () => string
+  readonly get: (id: string, fields?: ReadonlyArray<string> | null) => GetPlan | StoreInputError
+  readonly write: (id: string, values: unknown, maxAge: MaxAgeInput | null | undefined) => WritePlan | StoreInputError
+  readonly unset: (id: string, fields: ReadonlyArray<string>, maxAge: MaxAgeInput | null | undefined) => UnsetPlan | StoreInputError
+  readonly touch: (id: string, maxAge: MaxAgeInput | null | undefined) => TouchPlan | StoreInputError
+  readonly delete: (id: string) => string | InvalidSessionId
+  readonly regenerate: (
+    id: string,
+    newId: string | undefined,
+    maxAge: MaxAgeInput | null | undefined,
+    options: RegenerateOptions | undefined
+  ) => RegeneratePlan | StoreInputError
+  readonly reference: (field: string, value: SessionValue) => ReferencePlan | InvalidSessionData
+}
+
+/** Whether a rule answered with an error (every error of the family is tagged). */
+export const isError = (result: object): result is StoreInputError => "_tag" in result
+
+export const makeRules = (options: ResolvedOptions): StoreRules => {
+  const { references, maxAgeMillis, byteLength, limits } = options
+  const isReference = new Set(references)
+  const ttlFor = (maxAge: MaxAgeInput | null | undefined) => ttlOf(maxAge, maxAgeMillis)
+  const newId = () => randomBytes(byteLength).toString("base64url")
+  return {
+    ...options,
+    newId,
+    get: (id, fields) => {
+      const badId = checkSessionId(id)
+      if (badId !== undefined) return badId
+      if (fields === undefined || fields === null) return { id, fields: undefined }
+      const list = checkFieldList(fields, limits, { allowId: true })
+      if (!Array.isArray(list)) return list
+      if (!list.includes(ID_FIELD)) list.push(ID_FIELD)
+      return { id, fields: list }
+    },
+    write: (id, values, maxAge) => {
+      const badId = checkSessionId(id)
+      if (badId !== undefined) return badId
+      const pairs = encodeValues(values, limits)
+      if (!Array.isArray(pairs)) return pairs
+      const ttl = ttlFor(maxAge)
+      return typeof ttl === "number" ? { id, pairs, ttl } : ttl
+    },
+    unset: (id, fields, maxAge) => {
+      const badId = checkSessionId(id)
+      if (badId !== undefined) return badId
+      const list = checkFieldList(fields, limits, { allowId: false })
+      if (!Array.isArray(list)) return list
+      const ttl = ttlFor(maxAge)
+      return typeof ttl === "number" ? { id, fields: list, ttl } : ttl
+    },
+    touch: (id, maxAge) => {
+      const badId = checkSessionId(id)
+      if (badId !== undefined) return badId
+      const ttl = ttlFor(maxAge)
+      return typeof ttl === "number" ? { id, ttl } : ttl
+    },
+    delete: (id) => checkSessionId(id) ?? id,
+    regenerate: (id, newIdGiven, maxAge, regenerateOptions) => {
+      const badId = checkSessionId(id) ?? (newIdGiven === undefined ? undefined : checkSessionId(newIdGiven))
+      if (badId !== undefined) return badId
+      const ttl = ttlFor(maxAge)
+      if (typeof ttl !== "number") return ttl
+      const secret = rotatedSecret(regenerateOptions?.csrfSecret)
+      if (typeof secret !== "string") return secret
+      const target = newIdGiven ?? newId()
+      if (target === id) return new InvalidSessionId({ reason: "the new id must differ from the old one" })
+      // No maxAge (v3: any falsy one): the new hash keeps the old one's remaining lifetime.
+      return { id, target, ttl, keepLifetime: isDefaultMaxAge(maxAge), secretField: CSRF_SECRET_FIELD, secret }
+    },
+    reference: (field, value) => {
+      if (!isReference.has(field)) return new InvalidSessionData({ reason: "not a configured reference field", field })
+      const encoded = encodeValue(field, value, limits)
+      return typeof encoded === "string" ? { field, value: encoded } : encoded
+    }
+  }
+}
+
+/** A session from the values of `fields` (HMGET's reply order); `{}` when `id` is missing (no session). */
+export const sessionFromFields = (fields: ReadonlyArray<string>, values: ReadonlyArray<string | null | undefined>): SessionData => {
+  const session: SessionData = {}
+  if (values[fields.indexOf(ID_FIELD)] == null) return session
+  for (let i = 0; i < fields.length; i++) {
+    const value = values[i]
+    if (value != null) assignField(session, fields[i]!, value)
+  }
+  return session
+}
