@@ -222,7 +222,7 @@ export const makeMemoryStore = (rules: StoreRules): SessionStoreService => {
     // A live session has expiresAt > now (the sweep ran), so the kept lifetime is positive.
     const ttl = plan.keepLifetime ? session.expiresAt - now : plan.ttl
     remove(plan.id)
-    const fields = new Map(session.fields)
+    const { fields } = session
     fields.set(ID_FIELD, plan.target)
     // Login rotates the CSRF secret; a session without one gets none.
     if (fields.has(plan.secretField)) fields.set(plan.secretField, plan.secret)
