@@ -13,6 +13,7 @@ import { RedisClient } from "./RedisClient.js"
 import type { RedisClientService } from "./RedisClient.js"
 import { SessionConfigError } from "./SessionError.js"
 import { makeClusterActions } from "./internal/store/cluster/cluster.js"
+import { makeMemoryStore } from "./internal/store/memory.js"
 import type { ResolvedOptions } from "./internal/store/plan.js"
 import { makeRules, resolveOptions } from "./internal/store/plan.js"
 import { makeService } from "./internal/store/service.js"
@@ -45,6 +46,20 @@ const resolved = (options: SessionStoreOptions): Effect.Effect<ResolvedOptions, 
  */
 export const make = (options: SessionStoreOptions = {}): Effect.Effect<SessionStoreService, SessionConfigError, RedisClient> =>
   Effect.flatMap(RedisClient, (redis) => Effect.map(resolved(options), (checked) => makeWith(redis, checked)))
+
+/**
+ * Builds an in-process store with the same contract: string values, the `id` field,
+ * an exact reference index, lifetimes read from Effect's `Clock` (so `TestClock.adjust`
+ * expires sessions), `regenerate`, and revoke-all that cannot be escaped (each
+ * operation is one synchronous step). Expired sessions are removed, not only hidden, so
+ * memory stays bounded by the live sessions. For development and tests: its data lives
+ * in this process only, and each `makeMemory` (each layer build) starts empty.
+ *
+ * @since 4.0.0
+ * @category constructors
+ */
+export const makeMemory = (options: SessionStoreOptions = {}): Effect.Effect<SessionStoreService, SessionConfigError> =>
+  Effect.map(resolved(options), (checked) => makeMemoryStore(makeRules(checked)))
 
 /** Builds the store from options already resolved (the Koa factory resolves them before it connects). */
 export const makeWith = (redis: RedisClientService, options: ResolvedOptions): SessionStoreService => {
@@ -82,6 +97,9 @@ export class SessionStore extends Context.Tag("koa-redis-session-sets/SessionSto
   /** A layer of the store; needs a `RedisClient` layer (a single server or a Cluster). */
   static readonly layer = (options: SessionStoreOptions = {}): Layer.Layer<SessionStore, SessionConfigError, RedisClient> =>
     Layer.effect(SessionStore, make(options))
+  /** A layer of an in-process store (see {@link makeMemory}); needs no Redis. */
+  static readonly layerMemory = (options: SessionStoreOptions = {}): Layer.Layer<SessionStore, SessionConfigError> =>
+    Layer.effect(SessionStore, makeMemory(options))
   /**
    * {@link SessionStore.layer} with its options read from `Config`, as `@effect/sql-pg`'s
    * `layerConfig` does: each option may be a `Config` (`{ prefix: Config.string("SESSION_PREFIX") }`).
