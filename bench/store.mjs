@@ -106,6 +106,57 @@ const redisBenchmark = (port, command, extra = []) => {
   return { rps: median(rounds), rounds, n }
 }
 
+// `SessionStore.layerMemory` against a plain Map doing the same work in the same Effect
+// loop: a copy of the fields out for get; for set, the fields in, the expiry, and the id
+// moved between the value sets of the reference index.
+const measureMemory = async (ids) => {
+  const runtime = ManagedRuntime.make(SessionStore.layerMemory({ prefix: PREFIX, references: ["user_id"] }))
+  try {
+    const store = await runtime.runPromise(SessionStore)
+    const sessions = new Map()
+    const index = new Map()
+    const plainSet = (id, values) => {
+      const session = sessions.get(id) ?? { fields: new Map([["id", id]]), expiresAt: 0 }
+      for (const [field, value] of Object.entries(values)) {
+        const encoded = String(value)
+        if (field === "user_id") {
+          const old = session.fields.get(field)
+          if (old !== undefined && old !== encoded) index.get(old)?.delete(id)
+          let set = index.get(encoded)
+          if (set === undefined) index.set(encoded, (set = new Set()))
+          set.add(id)
+        }
+        session.fields.set(field, encoded)
+      }
+      session.expiresAt = Date.now() + TTL
+      sessions.set(id, session)
+    }
+    const plainGet = (id) => {
+      const session = sessions.get(id)
+      const out = {}
+      if (session !== undefined && session.expiresAt > Date.now()) for (const [field, value] of session.fields) out[field] = value
+      return out
+    }
+    for (const [i, id] of ids.entries()) {
+      await runtime.runPromise(store.set(id, { user_id: 1000 + i, ...PROFILE }))
+      plainSet(id, { user_id: 1000 + i, ...PROFILE })
+    }
+    let counter = 3_000_000
+    const get = await measureRounds((s) => effectRate(runtime, s, (i) => store.get(ids[i])))
+    const set = await measureRounds((s) => effectRate(runtime, s, (i) => store.set(ids[i], { user_id: ++counter })))
+    const mapGet = await measureRounds((s) => effectRate(runtime, s, (i) => Effect.sync(() => plainGet(ids[i]))))
+    const mapSet = await measureRounds((s) => effectRate(runtime, s, (i) => Effect.sync(() => plainSet(ids[i], { user_id: ++counter }))))
+    const rows = [
+      { operation: "get", ops: get.ops, rounds: get.rounds, baseline: mapGet.ops, ratio: get.ops / mapGet.ops },
+      { operation: "set", ops: set.ops, rounds: set.rounds, baseline: mapSet.ops, ratio: set.ops / mapSet.ops }
+    ]
+    for (const r of rows) console.log(`  layerMemory ${r.operation} ${int(r.ops)} ops/s (plain Map ${int(r.baseline)}): ${r.ratio.toFixed(2)}×`)
+    return rows
+  } finally {
+    await runtime.dispose()
+  }
+}
+
 const main = async () => {
   const own = args["redis-url"] ? undefined : await startRedis()
   const redisUrl = args["redis-url"] ?? own.url
@@ -128,20 +179,20 @@ const main = async () => {
     }
     await runtime.runPromise(store.set(ids[0], { user_id: 999 }))
     delete client.evalsha
-    const expected = ["2", `${PREFIX}:${ids[0]}`, `${PREFIX}:`, ids[0], String(TTL), "0", "1", "user_id", "user_id", "999"]
+    const expected = ["2", `${PREFIX}:{${ids[0]}}`, `${PREFIX}:`, ids[0], String(TTL), "0", "1", "user_id", "user_id", "999"]
     const layoutKnown = captured !== undefined && JSON.stringify(captured.slice(1)) === JSON.stringify(expected)
     if (!layoutKnown) console.warn(`  ! SessionStore.set sent ${JSON.stringify(captured)}; the setSession comparisons are skipped`)
-    const setShaArgs = (i, value) => [captured[0], 2, `${PREFIX}:${ids[i]}`, `${PREFIX}:`, ids[i], TTL, "0", 1, "user_id", "user_id", String(value)]
+    const setShaArgs = (i, value) => [captured[0], 2, `${PREFIX}:{${ids[i]}}`, `${PREFIX}:`, ids[i], TTL, "0", 1, "user_id", "user_id", String(value)]
 
     let counter = 2_000_000
     const get = await measureRounds((s) => effectRate(runtime, s, (i) => store.get(ids[i])))
     const set = await measureRounds((s) => effectRate(runtime, s, (i) => store.set(ids[i], { user_id: ++counter })))
-    const rawGet = await measureRounds((s) => promiseRate(s, (i) => client.hgetall(`${PREFIX}:${ids[i]}`)))
+    const rawGet = await measureRounds((s) => promiseRate(s, (i) => client.hgetall(`${PREFIX}:{${ids[i]}}`)))
     const rawSet = layoutKnown ? await measureRounds((s) => promiseRate(s, (i) => client.evalsha(...setShaArgs(i, ++counter)))) : undefined
     console.log(`  SessionStore.get ${int(get.ops)} ops/s (ioredis hgetall ${int(rawGet.ops)})`)
     console.log(`  SessionStore.set ${int(set.ops)} ops/s${rawSet ? ` (ioredis evalsha setSession ${int(rawSet.ops)})` : ""}`)
 
-    const hgetall = redisBenchmark(port, ["HGETALL", `${PREFIX}:${ids[1]}`])
+    const hgetall = redisBenchmark(port, ["HGETALL", `${PREFIX}:{${ids[1]}}`])
     const smallSource = "redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) redis.call('PEXPIRE', KEYS[1], ARGV[3]) return 1"
     const smallSha = await client.script("LOAD", smallSource)
     const small = redisBenchmark(port, ["EVALSHA", smallSha, "1", `${PREFIX}:small`, "user_id", "__rand_int__", String(TTL)], ["-r", "1000000"])
@@ -166,7 +217,8 @@ const main = async () => {
       })
     }
     for (const r of results) console.log(`  ${r.operation} / ${r.against}: ${r.ratio.toFixed(2)}×`)
-    return { options: { duration: DURATION, rounds: ROUNDS, concurrency: C }, redisBenchmark: { hgetall, small, lib: lib ?? null }, results }
+    const memory = await measureMemory(ids)
+    return { options: { duration: DURATION, rounds: ROUNDS, concurrency: C }, redisBenchmark: { hgetall, small, lib: lib ?? null }, results, memory }
   } finally {
     await runtime.dispose()
     await client.quit()
