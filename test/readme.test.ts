@@ -10,7 +10,7 @@ import { Browser } from "./koaUtils.js"
 const root = new URL("..", import.meta.url)
 const readme = readFileSync(new URL("README.md", root), "utf8")
 const example = (name: string) => readFileSync(new URL(`examples/${name}`, root), "utf8").trimEnd()
-const EXAMPLES = ["quickstart.mjs", "revoke-job.mjs", "effect-in-koa.mjs"]
+const EXAMPLES = ["quickstart.mjs", "revoke-job.mjs", "effect-in-koa.mjs", "memory-store.mjs", "config.mjs"]
 
 const urlOf = async (server: Server) => {
   if (!server.listening) await once(server, "listening")
@@ -75,6 +75,31 @@ describe("README", () => {
       await new Promise((resolve) => app.server.close(resolve))
       await app.SessionMiddleware.close()
       await app.client.quit()
+    }
+  })
+
+  it("the memory-store example: TestClock expires one session, the revoke job deletes the other, no Redis needed", async () => {
+    const { check } = await import("../examples/memory-store.mjs")
+    expect(await Effect.runPromise(check)).toEqual({ live: 1, revoked: 1, left: 0 })
+  })
+
+  it("the config example: layers from the environment; a bad duration is a SessionConfigError, no REDIS_URL a ConfigError", async () => {
+    const saved = { ...process.env }
+    try {
+      process.env["REDIS_URL"] = inject("redisUrl")
+      delete process.env["SESSION_MAX_AGE"]
+      delete process.env["SESSION_NAMESPACE"]
+      const { main } = await import("../examples/config.mjs")
+      expect(await Effect.runPromise(main)).toEqual({ prefix: "koa-redis-session-sets:myapp", maxAgeMillis: 28 * 24 * 3600_000 })
+      process.env["SESSION_MAX_AGE"] = "1 month"
+      const badAge = await Effect.runPromise(Effect.flip(main))
+      expect(badAge._tag).toBe("SessionConfigError")
+      delete process.env["SESSION_MAX_AGE"]
+      delete process.env["REDIS_URL"]
+      const missing = await Effect.runPromise(Effect.flip(main))
+      expect(missing._tag).toBe("ConfigError")
+    } finally {
+      process.env = saved
     }
   })
 })
