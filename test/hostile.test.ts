@@ -13,6 +13,7 @@ import { Redis } from "ioredis"
 import { inject } from "vitest"
 import koaRedisSessionSets, { Session } from "../src/index.js"
 import type { KoaRedisSessionSetsOptions, SessionMiddleware } from "../src/index.js"
+import { commandsDuring } from "./commands.js"
 import { Browser, parseSetCookie, serve, type ParsedCookie, type Served } from "./koaUtils.js"
 import { uniquePrefix } from "./utils.js"
 import { v3Store } from "./v3Store.js"
@@ -35,7 +36,7 @@ const onUnhandled = (reason: unknown) => {
 // The apps.
 
 let client: Redis
-/** A second connection, for INFO commandstats only. */
+/** A second connection, for counting commands only. */
 let stats: Redis
 /** The last error each case's request failed with, by the `x-case` header. */
 const errors = new Map<string, unknown>()
@@ -206,19 +207,6 @@ const cleanUp = async (id: string | undefined) => {
   expect(await scanKeys()).toEqual(baseline)
 }
 
-/** How many commands Redis ran (scripts' inner commands included) while `f` ran; INFO itself excluded. */
-const commandsDuring = async <A>(f: () => Promise<A>): Promise<[A, number]> => {
-  const count = async () => {
-    const info = await stats.info("commandstats")
-    let total = 0
-    for (const match of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) if (match[1] !== "info") total += Number(match[2])
-    return total
-  }
-  const before = await count()
-  const result = await f()
-  return [result, (await count()) - before]
-}
-
 const ID_RULE = /^[A-Za-z0-9_+/=-]{16,128}$/
 
 const sessionCookieOf = (response: { readonly setCookies: ReadonlyArray<ParsedCookie> }) =>
@@ -329,7 +317,7 @@ describe.each([
     const label = `${mode} / ${c.name}`
     const port = app().port
     for (const path of READ_LIKE) {
-      const [response, commands] = await commandsDuring(() => rawRequest(port, path, label, cookieHeader(c)))
+      const { result: response, total: commands } = await commandsDuring(stats, () => rawRequest(port, path, label, cookieHeader(c)))
       // "A malformed id is never sent to Redis"; a well-formed one is looked up (which also shows the
       // signed variant's signature was right, so the value did reach the id rule).
       if (typeof c.seen === "string" && ID_RULE.test(c.seen)) expect(commands, `${label} ${path}: commands`).toBeGreaterThan(0)
@@ -383,7 +371,7 @@ describe("signatures", () => {
 
   it.each(cases)("%s gives a fresh session; the victim's is untouched", async (name, header) => {
     for (const path of READ_LIKE) {
-      const [response, commands] = await commandsDuring(() => rawRequest(signedApp.port, path, name, header()))
+      const { result: response, total: commands } = await commandsDuring(stats, () => rawRequest(signedApp.port, path, name, header()))
       expect(commands, `${name} ${path}: commands sent to Redis`).toBe(0)
       expect(response.status, `${name} ${path}: ${response.body}`).toBe(path === "/get" ? 200 : 204)
       if (path === "/get") expect(JSON.parse(response.body)).toEqual({})
@@ -528,7 +516,7 @@ describe.each([
     const { browser, id, added } = await attacker(withSession)
     const own = id === undefined ? undefined : await client.hgetall(`${prefix}:{${id}}`)
     await expectNothingElseWritten(name, added)
-    const [response, commands] = await commandsDuring(() => browser.request("/set", { method: "POST", body: json, headers: caseHeaders(name) }))
+    const { result: response, total: commands } = await commandsDuring(stats, () => browser.request("/set", { method: "POST", body: json, headers: caseHeaders(name) }))
     if (expected.status === 400) {
       await expectRejected(name, response, expected.tag)
       expect(commands, `${name}: commands sent to Redis`).toBe(0)
@@ -565,7 +553,7 @@ describe.each([
       const { browser, id, added } = await attacker(withSession)
       const own = id === undefined ? undefined : await client.hgetall(`${prefix}:{${id}}`)
       const label = `${name} via ${via}`
-      const [response, commands] = await commandsDuring(() =>
+      const { result: response, total: commands } = await commandsDuring(stats, () =>
         browser.request(`/js?case=${encodeURIComponent(name)}&via=${via}`, { headers: caseHeaders(label) })
       )
       await expectRejected(label, response, "InvalidSessionData")
@@ -594,7 +582,7 @@ describe.each([
       const { browser, id, added } = await attacker(withSession)
       const own = id === undefined ? undefined : await client.hgetall(`${prefix}:{${id}}`)
       const label = `${path} ${name}`
-      const [response, commands] = await commandsDuring(() =>
+      const { result: response, total: commands } = await commandsDuring(stats, () =>
         browser.request(path, { method: "POST", body: JSON.stringify({ fields }), headers: caseHeaders(label) })
       )
       await expectRejected(label, response, "InvalidSessionData")
