@@ -138,9 +138,18 @@ describe("ctx.session", () => {
     await b.request("/unset")
     expect(b.lastSetCookies.map((c) => c.name)).toContain("session-id")
     expect((await b.json("/get")).body).toEqual({ id, user_id: "3" })
+    // touch(60 s): the cookie and the hash both expire in 60 s. `cookies` 0.9 sends maxAge as an
+    // `expires` date (never a `max-age` attribute), in whole seconds: up to 1 s early.
+    const touchedFrom = Date.now()
     await b.request("/touch")
-    expect(b.lastSetCookies.find((c) => c.name === "session-id")?.attributes["max-age"]).toBeUndefined()
-    expect(await client.pttl(`${t.prefix}:{${id}}`)).toBeLessThanOrEqual(60_000)
+    const touchedBy = Date.now()
+    const expires = Date.parse(String(b.lastSetCookies.find((c) => c.name === "session-id")?.attributes["expires"]))
+    expect(expires).toBeGreaterThanOrEqual(touchedFrom + 60_000 - 1000)
+    expect(expires).toBeLessThanOrEqual(touchedBy + 60_000)
+    const ttl = await client.pttl(`${t.prefix}:{${id}}`)
+    expect(ttl).toBeLessThanOrEqual(60_000)
+    expect(ttl).toBeGreaterThanOrEqual(60_000 - (Date.now() - touchedFrom) - 5)
+    expect(Math.abs(Date.now() + ttl - expires)).toBeLessThan(2000)
     await b.request("/delete")
     expect(b.sessionId).toBeUndefined()
     expect(await keysUnder(t.prefix)).toEqual([])
@@ -268,7 +277,7 @@ describe("ctx.session", () => {
 })
 
 describe("cookies", () => {
-  it("defaults: signed, httpOnly, SameSite=Lax, path /, max-age follows the session", async () => {
+  it("defaults: signed, httpOnly, SameSite=Lax, path /, expires follows the session", async () => {
     const t = await makeApp({ "/set": (ctx) => ctx.session.set({ a: 1 }), "/short": (ctx) => ctx.session.set({ a: 2 }, "1h") })
     const b = t.browser()
     await b.request("/set")
