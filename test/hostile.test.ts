@@ -13,6 +13,7 @@ import { Redis } from "ioredis"
 import { inject } from "vitest"
 import koaRedisSessionSets, { Session } from "../src/index.js"
 import type { KoaRedisSessionSetsOptions, SessionMiddleware } from "../src/index.js"
+import { commandsDuring } from "./commands.js"
 import { Browser, parseSetCookie, serve, type ParsedCookie, type Served } from "./koaUtils.js"
 import { uniquePrefix } from "./utils.js"
 import { v3Store } from "./v3Store.js"
@@ -35,7 +36,7 @@ const onUnhandled = (reason: unknown) => {
 // The apps.
 
 let client: Redis
-/** A second connection, for INFO commandstats only. */
+/** A second connection, for counting commands only. */
 let stats: Redis
 /** The last error each case's request failed with, by the `x-case` header. */
 const errors = new Map<string, unknown>()
@@ -73,8 +74,18 @@ const readBody = async (ctx: Koa.Context): Promise<string> => {
   return Buffer.concat(chunks).toString("utf8")
 }
 
+/** What JSON would hide: the prototype of the object `get()` returned, and its own properties (data values, or "accessor"). */
+const ownShape = (session: object) => {
+  const prototype = Object.getPrototypeOf(session)
+  return {
+    prototype: prototype === Object.prototype ? "Object.prototype" : prototype === null ? "null" : "another object",
+    own: Object.entries(Object.getOwnPropertyDescriptors(session)).map(([key, d]) => [key, "value" in d ? d.value : "accessor"])
+  }
+}
+
 const routes: Record<string, (ctx: Koa.Context, mw: SessionMiddleware) => Promise<unknown>> = {
   "/get": (ctx) => ctx.session.get(),
+  "/get-shape": async (ctx) => ownShape(await ctx.session.get()),
   "/set": async (ctx) => ctx.session.set(JSON.parse(await readBody(ctx))),
   "/set-n": (ctx) => ctx.session.set({ n: 1 }),
   "/touch": (ctx) => ctx.session.touch(),
@@ -206,20 +217,14 @@ const cleanUp = async (id: string | undefined) => {
   expect(await scanKeys()).toEqual(baseline)
 }
 
-/** How many commands Redis ran (scripts' inner commands included) while `f` ran; INFO itself excluded. */
-const commandsDuring = async <A>(f: () => Promise<A>): Promise<[A, number]> => {
-  const count = async () => {
-    const info = await stats.info("commandstats")
-    let total = 0
-    for (const match of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) if (match[1] !== "info") total += Number(match[2])
-    return total
-  }
-  const before = await count()
-  const result = await f()
-  return [result, (await count()) - before]
-}
-
 const ID_RULE = /^[A-Za-z0-9_+/=-]{16,128}$/
+
+/** Object.prototype has no `polluted` (removed again if it had, so that one failure stays one). */
+const expectNoPollution = (label: string) => {
+  const polluted = Object.hasOwn(Object.prototype, "polluted")
+  delete (Object.prototype as Record<string, unknown>)["polluted"]
+  expect(polluted, `${label}: Object.prototype polluted`).toBe(false)
+}
 
 const sessionCookieOf = (response: { readonly setCookies: ReadonlyArray<ParsedCookie> }) =>
   response.setCookies.find((c) => c.name === COOKIE && c.value !== "")?.value
@@ -329,7 +334,7 @@ describe.each([
     const label = `${mode} / ${c.name}`
     const port = app().port
     for (const path of READ_LIKE) {
-      const [response, commands] = await commandsDuring(() => rawRequest(port, path, label, cookieHeader(c)))
+      const { result: response, total: commands } = await commandsDuring(stats, () => rawRequest(port, path, label, cookieHeader(c)))
       // "A malformed id is never sent to Redis"; a well-formed one is looked up (which also shows the
       // signed variant's signature was right, so the value did reach the id rule).
       if (typeof c.seen === "string" && ID_RULE.test(c.seen)) expect(commands, `${label} ${path}: commands`).toBeGreaterThan(0)
@@ -383,7 +388,7 @@ describe("signatures", () => {
 
   it.each(cases)("%s gives a fresh session; the victim's is untouched", async (name, header) => {
     for (const path of READ_LIKE) {
-      const [response, commands] = await commandsDuring(() => rawRequest(signedApp.port, path, name, header()))
+      const { result: response, total: commands } = await commandsDuring(stats, () => rawRequest(signedApp.port, path, name, header()))
       expect(commands, `${name} ${path}: commands sent to Redis`).toBe(0)
       expect(response.status, `${name} ${path}: ${response.body}`).toBe(path === "/get" ? 200 : 204)
       if (path === "/get") expect(JSON.parse(response.body)).toEqual({})
@@ -528,7 +533,9 @@ describe.each([
     const { browser, id, added } = await attacker(withSession)
     const own = id === undefined ? undefined : await client.hgetall(`${prefix}:{${id}}`)
     await expectNothingElseWritten(name, added)
-    const [response, commands] = await commandsDuring(() => browser.request("/set", { method: "POST", body: json, headers: caseHeaders(name) }))
+    const { result: response, total: commands } = await commandsDuring(stats, () => browser.request("/set", { method: "POST", body: json, headers: caseHeaders(name) }))
+    // Accepted or refused, the body (`__proto__` or `constructor` holding an object, say) polluted nothing.
+    expectNoPollution(name)
     if (expected.status === 400) {
       await expectRejected(name, response, expected.tag)
       expect(commands, `${name}: commands sent to Redis`).toBe(0)
@@ -544,16 +551,19 @@ describe.each([
     if (id !== undefined) expect(sessionId).toBe(id)
     const hash = await client.hgetall(`${prefix}:{${sessionId}}`)
     expect(hash, name).toEqual({ ...own, id: sessionId, ...expected.stored })
-    // Read back over HTTP: special names are own properties of a plain object, and nothing was polluted.
+    // Read back over HTTP: special names are own properties of a plain object.
     const read = await browser.request("/get")
     const text = await read.text()
     const parsed = JSON.parse(text) as Record<string, string>
     for (const [field, value] of Object.entries(expected.stored)) {
-      expect(Object.prototype.hasOwnProperty.call(parsed, field), `${name}: own ${field}`).toBe(true)
+      expect(Object.hasOwn(parsed, field), `${name}: own ${field}`).toBe(true)
       expect(parsed[field], name).toBe(value)
     }
-    expect(({} as Record<string, unknown>)["polluted"]).toBeUndefined()
-    expect(Object.getPrototypeOf({})).toBe(Object.prototype)
+    // And on the server, what JSON cannot show: get() returned an object whose prototype is
+    // Object.prototype, each field an own data property.
+    const shape = (await browser.json<{ prototype: string; own: Array<[string, unknown]> }>("/get-shape")).body
+    expect(shape.prototype, `${name}: prototype of the session`).toBe("Object.prototype")
+    for (const [field, value] of Object.entries(expected.stored)) expect(shape.own, `${name}: own ${field}`).toContainEqual([field, value])
     // Exactly the session's own keys: its hash and the sets of the values it now holds.
     await expectNothingElseWritten(name, ownKeys(sessionId, hash))
     await cleanUp(sessionId)
@@ -565,7 +575,7 @@ describe.each([
       const { browser, id, added } = await attacker(withSession)
       const own = id === undefined ? undefined : await client.hgetall(`${prefix}:{${id}}`)
       const label = `${name} via ${via}`
-      const [response, commands] = await commandsDuring(() =>
+      const { result: response, total: commands } = await commandsDuring(stats, () =>
         browser.request(`/js?case=${encodeURIComponent(name)}&via=${via}`, { headers: caseHeaders(label) })
       )
       await expectRejected(label, response, "InvalidSessionData")
@@ -594,7 +604,7 @@ describe.each([
       const { browser, id, added } = await attacker(withSession)
       const own = id === undefined ? undefined : await client.hgetall(`${prefix}:{${id}}`)
       const label = `${path} ${name}`
-      const [response, commands] = await commandsDuring(() =>
+      const { result: response, total: commands } = await commandsDuring(stats, () =>
         browser.request(path, { method: "POST", body: JSON.stringify({ fields }), headers: caseHeaders(label) })
       )
       await expectRejected(label, response, "InvalidSessionData")

@@ -41,15 +41,6 @@ export const pttls = (client: Redis, keys: ReadonlyArray<string>) =>
     return replies.map(([, ttl]) => ttl as number)
   })
 
-/** Count of calls per Redis command, from INFO commandstats. */
-export const commandStats = (client: Redis) =>
-  Effect.promise(async () => {
-    const info = await client.info("commandstats")
-    const stats: Record<string, number> = {}
-    for (const match of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) stats[match[1]!] = Number(match[2])
-    return stats
-  })
-
 /** Runs one command on the raw client: `yield* raw((c) => c.smembers(key))`. */
 export const raw = <A>(f: (client: Redis) => Promise<A>) => Effect.flatMap(Raw, (client) => Effect.promise(() => f(client)))
 
