@@ -51,6 +51,19 @@ const stats = new WeakMap<SessionStoreService, () => MemoryStats>()
 /** The sizes behind a memory store; `undefined` for any other store. */
 export const memoryStats = (service: SessionStoreService): MemoryStats | undefined => stats.get(service)?.()
 
+/** What a memory store holds now, read-only, for tests (sessions past their time included until the next sweep). */
+export interface MemoryContents {
+  /** The session's expiry (Clock epoch ms), or `undefined` when it holds none. */
+  readonly expiresAt: (id: string) => number | undefined
+  /** The ids the reference index holds for a value. */
+  readonly members: (field: string, value: string) => ReadonlyArray<string>
+}
+
+const contents = new WeakMap<SessionStoreService, MemoryContents>()
+
+/** See {@link MemoryContents}; `undefined` for any other store. */
+export const memoryContents = (service: SessionStoreService): MemoryContents | undefined => contents.get(service)
+
 /** The in-memory store over `rules`: its own sessions, dropped with it. */
 export const makeMemoryStore = (rules: StoreRules): SessionStoreService => {
   const referenced = new Set(rules.references)
@@ -269,5 +282,9 @@ export const makeMemoryStore = (rules: StoreRules): SessionStoreService => {
     }
   })
   stats.set(service, () => ({ sessions: sessions.size, referenceSets: referenceSets.size, heapEntries: heap.length }))
+  contents.set(service, {
+    expiresAt: (id) => sessions.get(id)?.expiresAt,
+    members: holders
+  })
   return service
 }
