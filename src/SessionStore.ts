@@ -97,6 +97,8 @@ export class SessionStore extends Context.Tag("koa-redis-session-sets/SessionSto
   /** A layer of the store; needs a `RedisClient` layer (a single server or a Cluster). */
   static readonly layer = (options: SessionStoreOptions = {}): Layer.Layer<SessionStore, SessionConfigError, RedisClient> =>
     Layer.effect(SessionStore, make(options))
+  /** Builds an in-process store (see {@link makeMemory}). */
+  static readonly makeMemory = makeMemory
   /** A layer of an in-process store (see {@link makeMemory}); needs no Redis. */
   static readonly layerMemory = (options: SessionStoreOptions = {}): Layer.Layer<SessionStore, SessionConfigError> =>
     Layer.effect(SessionStore, makeMemory(options))

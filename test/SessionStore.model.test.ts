@@ -4,9 +4,10 @@
 // cluster the invariants must hold as soon as each operation returns, although the
 // hash and its reference sets are written by separate steps on different nodes.
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, ManagedRuntime, TestClock, TestContext } from "effect"
 import fc from "fast-check"
 import { Cluster, Redis } from "ioredis"
+import { memoryContents, memoryStats } from "../src/internal/store/memory.js"
 import { RedisClient } from "../src/RedisClient.js"
 import { SessionStore, type SessionStoreService } from "../src/SessionStore.js"
 import { checkInvariants as checkRedis } from "./invariants.mjs"
@@ -138,13 +139,64 @@ const checkInvariants = async (redis: Redis | Cluster, model: Model, s: SessionS
   }
 }
 
-const runSequence = async (redis: Redis | Cluster, ops: ReadonlyArray<Op>, run: number) => {
-  const prefix = uniquePrefix(`model${run}`)
-  const s = await Effect.runPromise(
-    SessionStore.make({ prefix, references: [...REFS], maxAge: DEFAULT_MAX_AGE }).pipe(Effect.provide(RedisClient.layerFromClient(redis)))
-  )
-  const cluster = redis instanceof Cluster
-  const model = new Model(await Promise.all(Array.from({ length: SLOTS }, () => Effect.runPromise(s.createSessionId))))
+/** Where a sequence runs: how its store is built and run, how a session expires, how the store is checked. */
+interface Backend {
+  readonly cluster: boolean
+  readonly make: (prefix: string) => Promise<SessionStoreService>
+  readonly run: <A, E>(effect: Effect.Effect<A, E>) => Promise<A>
+  /** What happens when a session's lifetime runs out. */
+  readonly expire: (s: SessionStoreService, id: string) => Promise<void>
+  readonly check: (model: Model, s: SessionStoreService) => Promise<void>
+  readonly cleanup: (prefix: string) => Promise<void>
+}
+
+const options = (prefix: string) => ({ prefix, references: [...REFS], maxAge: DEFAULT_MAX_AGE })
+
+const redisBackend = (redis: Redis | Cluster): Backend => ({
+  cluster: redis instanceof Cluster,
+  make: (prefix) => Effect.runPromise(SessionStore.make(options(prefix)).pipe(Effect.provide(RedisClient.layerFromClient(redis)))),
+  run: Effect.runPromise,
+  // What Redis does when a TTL runs out: the hash vanishes, the sets are not told. The
+  // left record (cluster) has the hash's expiry and goes with it.
+  expire: async (s, id) => {
+    await redis.del(s.getSessionKey(id))
+    await redis.del(`${s.getSessionKey(id)}:left`)
+  },
+  check: (model, s) => checkInvariants(redis, model, s),
+  cleanup: async (prefix) => deleteKeys(redis, await keysMatching(redis, `${prefix}:*`))
+})
+
+/**
+ * The memory store on a TestClock shared by the whole sequence: a session expires when the
+ * clock passes its lifetime. After every step it equals the model, and holds nothing else
+ * (its index exactly the live holders, its memory only the live sessions).
+ */
+const memoryBackend = (): Backend => {
+  const runtime = ManagedRuntime.make(TestContext.TestContext)
+  return {
+    cluster: false,
+    make: (prefix) => runtime.runPromise(SessionStore.makeMemory(options(prefix))),
+    run: (effect) => runtime.runPromise(effect),
+    expire: (s, id) => runtime.runPromise(Effect.zipRight(Effect.orDie(s.touch(id, 1)), TestClock.adjust(1))),
+    check: async (model, s) => {
+      for (const id of model.ids) {
+        const fields = model.sessions.get(id)
+        expect(await runtime.runPromise(s.get(id)), id).toEqual(fields === undefined ? {} : { id, ...Object.fromEntries(fields) })
+      }
+      const contents = memoryContents(s)!
+      for (const ref of REFS) for (const v of VALUES) expect([...contents.members(ref, v)].sort(), `${ref}=${v}`).toEqual(model.holders(ref, v))
+      // The reads above swept what had expired: only the model's sessions are held.
+      expect(memoryStats(s)!.sessions).toBe(model.sessions.size)
+    },
+    cleanup: async () => {}
+  }
+}
+
+const runSequence = async (backend: Backend, ops: ReadonlyArray<Op>, runIndex: number) => {
+  const prefix = uniquePrefix(`model${runIndex}`)
+  const s = await backend.make(prefix)
+  const { cluster, run } = backend
+  const model = new Model(await Promise.all(Array.from({ length: SLOTS }, () => run(s.createSessionId))))
   try {
     for (const op of ops) {
       switch (op.op) {
@@ -152,11 +204,11 @@ const runSequence = async (redis: Redis | Cluster, ops: ReadonlyArray<Op>, run: 
           const id = model.ids[op.slot]!
           if (cluster && model.revoked.has(id) && !model.sessions.has(id)) {
             // A revoked id is not created again while its tombstone lives.
-            const error = await Effect.runPromise(Effect.flip(s.set(id, op.values, op.maxAge)))
+            const error = await run(Effect.flip(s.set(id, op.values, op.maxAge)))
             expect(error._tag).toBe("InvalidSessionId")
             break
           }
-          await Effect.runPromise(s.set(id, op.values, op.maxAge))
+          await run(s.set(id, op.values, op.maxAge))
           const session = model.sessions.get(id) ?? new Map<string, string>()
           for (const [f, v] of Object.entries(op.values)) {
             if ((REFS as ReadonlyArray<string>).includes(f)) model.leave(id, f, session.get(f), v)
@@ -167,7 +219,7 @@ const runSequence = async (redis: Redis | Cluster, ops: ReadonlyArray<Op>, run: 
         }
         case "unset": {
           const id = model.ids[op.slot]!
-          await Effect.runPromise(s.unset(id, op.fields))
+          await run(s.unset(id, op.fields))
           for (const f of op.fields) {
             const session = model.sessions.get(id)
             if (session && (REFS as ReadonlyArray<string>).includes(f)) model.leave(id, f, session.get(f), undefined)
@@ -177,27 +229,24 @@ const runSequence = async (redis: Redis | Cluster, ops: ReadonlyArray<Op>, run: 
         }
         case "touch": {
           const id = model.ids[op.slot]!
-          expect(await Effect.runPromise(s.touch(id, op.maxAge))).toBe(model.sessions.has(id))
+          expect(await run(s.touch(id, op.maxAge))).toBe(model.sessions.has(id))
           break
         }
         case "delete": {
           const id = model.ids[op.slot]!
-          expect(await Effect.runPromise(s.delete(id))).toBe(model.sessions.has(id))
+          expect(await run(s.delete(id))).toBe(model.sessions.has(id))
           model.remove(id)
           break
         }
         case "expire": {
-          // What Redis does when a TTL runs out: the hash vanishes, the sets are not told.
           const id = model.ids[op.slot]!
-          // The left record (cluster) has the hash's expiry and goes with it.
-          await redis.del(s.getSessionKey(id))
-          await redis.del(`${s.getSessionKey(id)}:left`)
+          if (model.sessions.has(id)) await backend.expire(s, id)
           model.expire(id)
           break
         }
         case "regenerate": {
           const id = model.ids[op.slot]!
-          const next = await Effect.runPromise(s.regenerate(id))
+          const next = await run(s.regenerate(id))
           const session = model.sessions.get(id)
           if (session === undefined || (cluster && model.frozen(id))) expect(next).toBeUndefined()
           else {
@@ -209,14 +258,14 @@ const runSequence = async (redis: Redis | Cluster, ops: ReadonlyArray<Op>, run: 
           break
         }
         case "list": {
-          const ids = await Effect.runPromise(s.listByReference(op.field, op.value))
+          const ids = await run(s.listByReference(op.field, op.value))
           expect(ids.sort()).toEqual(model.holders(op.field, op.value))
           model.prune(op.field, op.value)
           break
         }
         case "revoke": {
           const expected = model.holders(op.field, op.value)
-          expect(await Effect.runPromise(s.deleteByReference(op.field, op.value))).toBe(expected.length)
+          expect(await run(s.deleteByReference(op.field, op.value))).toBe(expected.length)
           if (cluster) {
             // The set's members join its revoking set (kept for the grace period); each that
             // held the value is deleted, and each without a session (now) gets a tombstone.
@@ -234,29 +283,31 @@ const runSequence = async (redis: Redis | Cluster, ops: ReadonlyArray<Op>, run: 
           break
         }
       }
-      await checkInvariants(redis, model, s)
+      await backend.check(model, s)
     }
   } finally {
-    await deleteKeys(redis, await keysMatching(redis, `${prefix}:*`))
+    await backend.cleanup(prefix)
   }
 }
 
-const modelSuite = (name: string, connect: () => Promise<Redis | Cluster>, numRuns: number) =>
+const modelSuite = (name: string, connect: () => Promise<Redis | Cluster | undefined>, numRuns: number) =>
   describe(`SessionStore model (${name})`, () => {
-    let redis: Redis | Cluster
+    let redis: Redis | Cluster | undefined
+    let backend: Backend
 
     beforeAll(async () => {
       redis = await connect()
+      backend = redis === undefined ? memoryBackend() : redisBackend(redis)
     })
 
     afterAll(async () => {
-      await redis.quit()
+      await redis?.quit()
     })
 
-    it(`random operation sequences keep Redis equal to the model and the invariants true (${numRuns} runs)`, async () => {
+    it(`random operation sequences keep the store equal to the model and its invariants true (${numRuns} runs)`, async () => {
       let run = 0
       await fc.assert(
-        fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 25 }), (ops) => runSequence(redis, ops, run++)),
+        fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 25 }), (ops) => runSequence(backend, ops, run++)),
         { numRuns }
       )
       expect(run).toBeGreaterThanOrEqual(numRuns)
@@ -277,3 +328,5 @@ modelSuite(
   },
   200
 )
+
+modelSuite("memory", async () => undefined, 200)
