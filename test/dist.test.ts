@@ -1,6 +1,6 @@
 // The built package, as a v3 app (require) and an ESM app (import) load it.
 import { execFileSync, spawn } from "node:child_process"
-import { existsSync, statSync, readdirSync } from "node:fs"
+import { existsSync, readFileSync, statSync, readdirSync } from "node:fs"
 import { join } from "node:path"
 import { beforeAll, describe, expect, it } from "vitest"
 import { inject } from "vitest"
@@ -40,6 +40,17 @@ const scenario = `
 `
 
 describe("the built package", () => {
+  it("its .d.ts names none of the store's internals: the contract is the operations", () => {
+    for (const file of ["index.d.ts", "index.d.cts"]) {
+      const types = readFileSync(join(root, "dist", file), "utf8")
+      for (const internal of ["SessionState", "StoreActions", "StoreRules", "Regenerated", "interface Backend", "Action<", "Step<", "SessionStoreSteps"]) {
+        expect(types.includes(internal), `${file} mentions ${internal}`).toBe(false)
+      }
+      // …while the contract itself is there.
+      expect(types).toContain("interface SessionStoreService")
+    }
+  })
+
   it("require() returns the factory itself, with the named exports on it", () => {
     const out = runNode(["-e"], `
       const factory = require('koa-redis-session-sets')

@@ -41,11 +41,8 @@ type Origin = "unread" | "none" | "cookie" | "minted" | "written" | "gone"
 type Result<A> = Action<A, SessionStoreError>
 
 /**
- * A request's session as Steps: decisions here, Redis calls left to the runner
- * (an Effect for {@link Session}, a plain Promise for `ctx.session`).
- *
- * @since 4.0.0
- * @category models
+ * A request's session: decisions here, the store's actions left to the runner (an Effect
+ * for `Session`, a plain Promise for `ctx.session`).
  */
 export class SessionState {
   private origin: Origin = "unread"
