@@ -17,7 +17,14 @@ import type { PerRequest } from "./internal/koa/promiseSession.js"
 import { PromiseSession } from "./internal/koa/promiseSession.js"
 import { makePromiseStore } from "./internal/koa/promiseStore.js"
 import { makeRun } from "./internal/koa/run.js"
-import type { KoaAppLike, KoaContextLike, KoaRedisSessionSetsOptions, KoaSession, ResolvedFactoryOptions, SessionMiddleware } from "./internal/koa/types.js"
+import type {
+  KoaAppLike,
+  KoaContextLike,
+  KoaRedisSessionSetsOptions,
+  KoaSession,
+  ResolvedFactoryOptions,
+  SessionMiddleware
+} from "./internal/koa/types.js"
 import { checkFactoryOptions } from "./internal/options.js"
 import type { SessionService } from "./internal/session/types.js"
 import { resolveOptionValues } from "./internal/store/plan.js"

@@ -112,4 +112,3 @@ export class KoaCookie implements SessionCookie {
     this.ctx.cookies.set(this.settings.key, null, this.settings.options)
   }
 }
-

@@ -2,6 +2,7 @@
 import type { Cluster, Redis } from "ioredis"
 import { Effect } from "effect"
 import type * as Csrf from "../../Csrf.js"
+import type { Action } from "../store/action.js"
 import { map } from "../store/action.js"
 import { runPromise } from "../store/run.js"
 import { backendOf } from "../store/service.js"
@@ -10,7 +11,7 @@ import type { PromiseStore } from "./types.js"
 
 export const makePromiseStore = (store: SessionStoreService, client: Redis | Cluster, csrf: Csrf.Csrf): PromiseStore => {
   const { actions, redis } = backendOf(store)
-  const run = <A, E>(action: Parameters<typeof runPromise<A, E>>[1]) => runPromise(redis, action)
+  const run = <A, E>(action: Action<A, E>) => runPromise(redis, action)
   return {
     client,
     prefix: store.prefix,
@@ -26,7 +27,8 @@ export const makePromiseStore = (store: SessionStoreService, client: Redis | Clu
     touch: (id, maxAge) => run(actions.touch(id, maxAge)),
     delete: (id) => run(actions.delete(id)),
     // The CSRF secret the new id gets is made with the factory's csrf options.
-    regenerate: (id, newId, maxAge) => run(map(actions.regenerate(id, newId, maxAge, { csrfSecret: csrf.newSecret() }), (next) => next?.id)),
+    regenerate: (id, newId, maxAge) =>
+      run(map(actions.regenerate(id, newId, maxAge, { csrfSecret: csrf.newSecret() }), (next) => next?.id)),
     listByReference: (field, value) => run(actions.listByReference(field, value)),
     deleteByReference: (field, value) => run(actions.deleteByReference(field, value))
   }

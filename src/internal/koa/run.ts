@@ -18,7 +18,11 @@ export const makeRun = (
   let base: Runtime.Runtime<SessionStore | RedisClient> | undefined
   const requestRuntime = (session: SessionService): Runtime.Runtime<RequestServices> => {
     base ??= runtime.runSync(Effect.runtime<SessionStore | RedisClient>())
-    return Runtime.make({ context: Context.add(base.context, Session, session), runtimeFlags: base.runtimeFlags, fiberRefs: base.fiberRefs })
+    return Runtime.make({
+      context: Context.add(base.context, Session, session),
+      runtimeFlags: base.runtimeFlags,
+      fiberRefs: base.fiberRefs
+    })
   }
   // One fiber per call, interrupted if the client goes away before the response is
   // finished. Rejects with the typed error itself (squashed), never a FiberFailure.

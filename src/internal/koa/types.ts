@@ -197,4 +197,3 @@ export interface SessionMiddleware {
   /** Releases the runtime and quits a connection the library opened. Never quits `options.client`. */
   close(): Promise<void>
 }
-

@@ -69,8 +69,10 @@ export const fromEffect = <A, E>(effect: Effect.Effect<A, E>): Action<A, E> => (
 })
 
 /** `ok` when a rule passed, else the rule's error (a tagged error) as a failed action. */
-export const checked = <P, A, E>(plan: P | InvalidSessionId | InvalidSessionData, ok: (plan: P) => Action<A, E>): Action<A, E | InvalidSessionId | InvalidSessionData> =>
-  isInputError(plan) ? failed(plan) : ok(plan as P)
+export const checked = <P, A, E>(
+  plan: P | InvalidSessionId | InvalidSessionData,
+  ok: (plan: P) => Action<A, E>
+): Action<A, E | InvalidSessionId | InvalidSessionData> => (isInputError(plan) ? failed(plan) : ok(plan as P))
 
 /** {@link checked} for the rules that can only refuse the data (`rules.reference`). */
 export const checkedData = <P, A, E>(plan: P | InvalidSessionData, ok: (plan: P) => Action<A, E>): Action<A, E | InvalidSessionData> =>

@@ -276,9 +276,7 @@ export const makeMemoryStore = (rules: StoreRules): SessionStoreService => {
       listByReference: (field, value) => checkedData(rules.reference(field, value), (plan) => atNow(() => holders(plan.field, plan.value))),
       // Copied before deleting: `remove` shrinks (and finally drops) the set being read.
       deleteByReference: (field, value) =>
-        checkedData(rules.reference(field, value), (plan) =>
-          atNow(() => holders(plan.field, plan.value).filter(remove).length)
-        )
+        checkedData(rules.reference(field, value), (plan) => atNow(() => holders(plan.field, plan.value).filter(remove).length))
     }
   })
   stats.set(service, () => ({ sessions: sessions.size, referenceSets: referenceSets.size, heapEntries: heap.length }))

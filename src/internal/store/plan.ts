@@ -9,7 +9,16 @@ import { toMillis } from "../duration.js"
 import { resolvePrefix } from "../keys.js"
 import { checkLimitNames, checkMaxAgeOption, checkStoreOptionNames, referenceFieldRule } from "../options.js"
 import type { Limits } from "../validate.js"
-import { assignField, checkFieldList, checkFieldName, checkSessionId, DEFAULT_LIMITS, encodeValue, encodeValues, ID_FIELD } from "../validate.js"
+import {
+  assignField,
+  checkFieldList,
+  checkFieldName,
+  checkSessionId,
+  DEFAULT_LIMITS,
+  encodeValue,
+  encodeValues,
+  ID_FIELD
+} from "../validate.js"
 import type { RegenerateOptions, SessionData, SessionStoreOptions, SessionValue } from "./types.js"
 
 /** Ids per SSCAN page in `listByReference` / `deleteByReference`. */

@@ -87,7 +87,13 @@ export const makeStandaloneActions = (rules: StoreRules, redis: RedisClientServi
 
     unset: (id, fields, maxAge) =>
       checked(rules.unset(id, fields, maxAge), (plan) =>
-        script("SessionStore.unset", unsetFields, [sessionKey(prefix, id), base], [id, plan.ttl, nrefs, ...references, ...plan.fields], isOne)
+        script(
+          "SessionStore.unset",
+          unsetFields,
+          [sessionKey(prefix, id), base],
+          [id, plan.ttl, nrefs, ...references, ...plan.fields],
+          isOne
+        )
       ),
 
     touch: (id, maxAge) =>
@@ -96,18 +102,26 @@ export const makeStandaloneActions = (rules: StoreRules, redis: RedisClientServi
       ),
 
     delete: (id) =>
-      checked(rules.delete(id), () => script("SessionStore.delete", deleteSession, [sessionKey(prefix, id), base], [id, nrefs, ...references], isOne)),
+      checked(rules.delete(id), () =>
+        script("SessionStore.delete", deleteSession, [sessionKey(prefix, id), base], [id, nrefs, ...references], isOne)
+      ),
 
     regenerate: (id, newId, maxAge, options) =>
       checked(rules.regenerate(id, newId, maxAge, options), (plan) => {
         const keys = [sessionKey(prefix, id), sessionKey(prefix, plan.target), base]
         const args = [id, plan.target, plan.ttl, plan.keepLifetime ? "1" : "0", plan.secretField, plan.secret, nrefs, ...references]
-        return script("SessionStore.regenerate", regenerateSession, keys, args, (reply): Action<Regenerated | undefined, SessionStoreError> => {
-          const ttl = Number(reply)
-          if (ttl > 0) return done({ id: plan.target, ttl })
-          if (ttl === 0) return done(undefined)
-          return failed(new InvalidSessionId({ reason: "the new id is already in use" }))
-        })
+        return script(
+          "SessionStore.regenerate",
+          regenerateSession,
+          keys,
+          args,
+          (reply): Action<Regenerated | undefined, SessionStoreError> => {
+            const ttl = Number(reply)
+            if (ttl > 0) return done({ id: plan.target, ttl })
+            if (ttl === 0) return done(undefined)
+            return failed(new InvalidSessionId({ reason: "the new id is already in use" }))
+          }
+        )
       }),
 
     listByReference: (field, value) =>

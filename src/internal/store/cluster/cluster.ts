@@ -36,11 +36,14 @@ export const makeClusterActions = (rules: StoreRules, redis: RedisClientService)
     set: (id, values, maxAge) =>
       checked(rules.write(id, values, maxAge), (plan) => map(setLike("SessionStore.set", plan, false), () => undefined)),
 
-    setExisting: (id, values, maxAge) => checked(rules.write(id, values, maxAge), (plan) => setLike("SessionStore.setExisting", plan, true)),
+    setExisting: (id, values, maxAge) =>
+      checked(rules.write(id, values, maxAge), (plan) => setLike("SessionStore.setExisting", plan, true)),
 
     unset: (id, fields, maxAge) =>
       checked(rules.unset(id, fields, maxAge), (plan) =>
-        fromEffect(Effect.map(write("SessionStore.unset", id, { op: "unset", fields: plan.fields }, plan.ttl, true), (status) => status === 1))
+        fromEffect(
+          Effect.map(write("SessionStore.unset", id, { op: "unset", fields: plan.fields }, plan.ttl, true), (status) => status === 1)
+        )
       ),
 
     touch: (id, maxAge) =>
@@ -48,63 +51,84 @@ export const makeClusterActions = (rules: StoreRules, redis: RedisClientService)
         fromEffect(Effect.map(write("SessionStore.touch", id, { op: "touch" }, plan.ttl, true), (status) => status === 1))
       ),
 
-    delete: (id) => checked(rules.delete(id), () => fromEffect(bounded("SessionStore.delete", deleteOne("SessionStore.delete", id, "", "")))),
+    delete: (id) =>
+      checked(rules.delete(id), () => fromEffect(bounded("SessionStore.delete", deleteOne("SessionStore.delete", id, "", "")))),
 
     regenerate: (id, newId, maxAge, options) =>
       checked(rules.regenerate(id, newId, maxAge, options), (plan) => {
         const operation = "SessionStore.regenerate"
-          return fromEffect(bounded(operation, Effect.gen(function* () {
-          // Copy: the old hash and its expiry from one atomic read.
-          const items = asArray(yield* redis.runScript(operation, clusterRegenerateSnapshot, [hashKey(id), leftKey(prefix, id)], []))
-          const expireAt = Number(items[0])
-          if (expireAt === NO_SESSION) return undefined
-          const remaining = Number(items[1])
-          // The referenced values the session left (its left record): a revoke of one of them
-          // may have started before it left.
-          const nleft = Number(items[2])
-          const left: Array<readonly [number, string]> = []
-          for (let i = 3; i < 3 + nleft; i++) {
-            const entry = String(items[i])
-            const colon = entry.indexOf(":")
-            const index = referenceIndex.get(entry.slice(0, colon))
-            if (colon > 0 && index !== undefined) left.push([index, entry.slice(colon + 1)])
-          }
-          const snapshot = new Map<string, string>()
-          for (let i = 3 + nleft; i + 1 < items.length; i += 2) snapshot.set(String(items[i]), String(items[i + 1]))
-          // Login rotates the CSRF secret of a session that has one.
-          if (snapshot.has(plan.secretField)) snapshot.set(plan.secretField, plan.secret)
-          snapshot.delete(ID_FIELD)
-          const pairs = [...snapshot].flat()
-          const after = references.map((field) => snapshot.get(field) ?? null)
-          // Keeping the lifetime: sets extended by the remaining TTL (from now, so past
-          // `expireAt`), and the new hash capped at `expireAt`, so every set outlives it.
-          const kept = plan.keepLifetime && expireAt >= 0 && remaining > 0
-          const ttl = kept ? remaining : plan.ttl
-          // The new id joins its sets before its hash exists…
-          const candidates: Candidates = new Map()
-          // (refused when a revoke of a value it holds or left has frozen that set with the old
-          // id in it: the session is being revoked, and gets no new id)…
-          const setsCap = yield* preAdd(operation, plan.target, after, ttl, candidates, id, left)
-          if (setsCap === REVOKED) {
-            yield* reconcile(operation, plan.target, candidates, missing)
-            return undefined
-          }
-          const cap = kept && (setsCap < 0 || expireAt < setsCap) ? expireAt : setsCap
-          // …the new hash is written only if the id is free (and was not revoked)…
-          const created = yield* runWriteScript(operation, plan.target, hashKey(plan.target), "create", ttl, false, cap, none.map(() => "?"), pairs)
-          if (created.status === REVOKED) {
-            yield* reconcile(operation, plan.target, candidates, missing)
-            return undefined
-          }
-          if (created.status !== 1) {
-            yield* reconcile(operation, plan.target, candidates, created.status === -2 ? { ...created.state, values: created.old } : missing)
-            return yield* Effect.fail(new InvalidSessionId({ reason: "the new id is already in use" }))
-          }
-          // …then the old hash goes, then the old id leaves its sets.
-          yield* deleteOne(operation, id, "", "")
-          yield* reconcile(operation, plan.target, candidates, created.state)
-          return { id: plan.target, ttl } as Regenerated | undefined
-        })))
+        return fromEffect(
+          bounded(
+            operation,
+            Effect.gen(function* () {
+              // Copy: the old hash and its expiry from one atomic read.
+              const items = asArray(yield* redis.runScript(operation, clusterRegenerateSnapshot, [hashKey(id), leftKey(prefix, id)], []))
+              const expireAt = Number(items[0])
+              if (expireAt === NO_SESSION) return undefined
+              const remaining = Number(items[1])
+              // The referenced values the session left (its left record): a revoke of one of them
+              // may have started before it left.
+              const nleft = Number(items[2])
+              const left: Array<readonly [number, string]> = []
+              for (let i = 3; i < 3 + nleft; i++) {
+                const entry = String(items[i])
+                const colon = entry.indexOf(":")
+                const index = referenceIndex.get(entry.slice(0, colon))
+                if (colon > 0 && index !== undefined) left.push([index, entry.slice(colon + 1)])
+              }
+              const snapshot = new Map<string, string>()
+              for (let i = 3 + nleft; i + 1 < items.length; i += 2) snapshot.set(String(items[i]), String(items[i + 1]))
+              // Login rotates the CSRF secret of a session that has one.
+              if (snapshot.has(plan.secretField)) snapshot.set(plan.secretField, plan.secret)
+              snapshot.delete(ID_FIELD)
+              const pairs = [...snapshot].flat()
+              const after = references.map((field) => snapshot.get(field) ?? null)
+              // Keeping the lifetime: sets extended by the remaining TTL (from now, so past
+              // `expireAt`), and the new hash capped at `expireAt`, so every set outlives it.
+              const kept = plan.keepLifetime && expireAt >= 0 && remaining > 0
+              const ttl = kept ? remaining : plan.ttl
+              // The new id joins its sets before its hash exists…
+              const candidates: Candidates = new Map()
+              // (refused when a revoke of a value it holds or left has frozen that set with the old
+              // id in it: the session is being revoked, and gets no new id)…
+              const setsCap = yield* preAdd(operation, plan.target, after, ttl, candidates, id, left)
+              if (setsCap === REVOKED) {
+                yield* reconcile(operation, plan.target, candidates, missing)
+                return undefined
+              }
+              const cap = kept && (setsCap < 0 || expireAt < setsCap) ? expireAt : setsCap
+              // …the new hash is written only if the id is free (and was not revoked)…
+              const created = yield* runWriteScript(
+                operation,
+                plan.target,
+                hashKey(plan.target),
+                "create",
+                ttl,
+                false,
+                cap,
+                none.map(() => "?"),
+                pairs
+              )
+              if (created.status === REVOKED) {
+                yield* reconcile(operation, plan.target, candidates, missing)
+                return undefined
+              }
+              if (created.status !== 1) {
+                yield* reconcile(
+                  operation,
+                  plan.target,
+                  candidates,
+                  created.status === -2 ? { ...created.state, values: created.old } : missing
+                )
+                return yield* Effect.fail(new InvalidSessionId({ reason: "the new id is already in use" }))
+              }
+              // …then the old hash goes, then the old id leaves its sets.
+              yield* deleteOne(operation, id, "", "")
+              yield* reconcile(operation, plan.target, candidates, created.state)
+              return { id: plan.target, ttl } as Regenerated | undefined
+            })
+          )
+        )
       }),
 
     // The value's set, then its revoking set: a revoke that was interrupted (or is running)
@@ -113,31 +137,32 @@ export const makeClusterActions = (rules: StoreRules, redis: RedisClientService)
     listByReference: (field, value) =>
       checkedData(rules.reference(field, value), ({ value: encoded }) => {
         const index = referenceIndex.get(field)!
-        return fromEffect(Effect.gen(function* () {
-        const seen = new Set<string>()
-        const operation = "SessionStore.listByReference"
-        const check = (prune: boolean) => (ids: ReadonlyArray<string>, acc: Set<string>) =>
-          Effect.as(
-            Effect.forEach(
-              ids,
-              (id) =>
-                Effect.flatMap(readState(operation, id), (state) => {
-                  if (state.values[index] === encoded) {
-                    acc.add(id)
-                    return Effect.void
-                  }
-                  return prune ? reconcile(operation, id, new Map([[index, new Set([encoded])]]), state) : Effect.void
-                }),
-              { concurrency: ID_CONCURRENCY, discard: true }
-            ),
-            acc
-          )
-        yield* scan(operation, setKey(index, encoded), seen, check(true))
-        yield* scan(operation, revokingSetKey(index, encoded), seen, check(false))
-        return Array.from(seen)
-      }))
+        return fromEffect(
+          Effect.gen(function* () {
+            const seen = new Set<string>()
+            const operation = "SessionStore.listByReference"
+            const check = (prune: boolean) => (ids: ReadonlyArray<string>, acc: Set<string>) =>
+              Effect.as(
+                Effect.forEach(
+                  ids,
+                  (id) =>
+                    Effect.flatMap(readState(operation, id), (state) => {
+                      if (state.values[index] === encoded) {
+                        acc.add(id)
+                        return Effect.void
+                      }
+                      return prune ? reconcile(operation, id, new Map([[index, new Set([encoded])]]), state) : Effect.void
+                    }),
+                  { concurrency: ID_CONCURRENCY, discard: true }
+                ),
+                acc
+              )
+            yield* scan(operation, setKey(index, encoded), seen, check(true))
+            yield* scan(operation, revokingSetKey(index, encoded), seen, check(false))
+            return Array.from(seen)
+          })
+        )
       }),
-
 
     // 1. freeze: the value's set moves to its revoking set (value's slot), t0 = server time.
     // 2. every member of the revoking set, each on its own slot (clusterRevokeSession): deleted
@@ -146,45 +171,50 @@ export const makeClusterActions = (rules: StoreRules, redis: RedisClientService)
     //    in-flight regenerate of a member is refused (clusterAddReference).
     deleteByReference: (field, value) =>
       checkedData(rules.reference(field, value), ({ value: encoded }) => {
-      const operation = "SessionStore.deleteByReference"
-      const index = referenceIndex.get(field)!
-      const revoking = revokingSetKey(index, encoded)
-      const keepAlive = (final: boolean) => redis.runScript(operation, clusterKeepRevoking, [revoking], [grace, final ? "1" : "0"])
-      const revokeOne = (id: string, since: number) =>
-        Effect.flatMap(
-          redis.runScript(
-            operation,
-            clusterRevokeSession,
-            [hashKey(id), tombstoneKey(prefix, id), leftKey(prefix, id)],
-            [field, encoded, since, grace, nrefs, ...references]
-          ),
-          (reply) => {
-            const items = asArray(reply)
-            if (Number(items[0]) !== 1) return Effect.succeed(false)
-            const candidates: Candidates = new Map()
-            references.forEach((_, i) => addCandidate(candidates, i, asValue(items[1 + i])))
-            // A write in flight may have added it to the value's new set meanwhile.
-            addCandidate(candidates, index, encoded)
-            return Effect.as(reconcile(operation, id, candidates, missing), true)
-          }
-        )
-      // Not bounded as a whole (100 000+ members may take longer than `timeout`): each call is.
-      const page = (since: number, cursor: string, count: number): Effect.Effect<number, RedisError> =>
-        Effect.flatMap(keepAlive(false), () =>
-          Effect.flatMap(redis.use(operation, (client) => client.sscan(revoking, cursor, "COUNT", SCAN_BATCH)), ([next, ids]) => {
-            const processed = Effect.map(
-              Effect.forEach(ids, (id) => revokeOne(id, since), { concurrency: ID_CONCURRENCY }),
-              (deleted) => count + deleted.filter(Boolean).length
+        const operation = "SessionStore.deleteByReference"
+        const index = referenceIndex.get(field)!
+        const revoking = revokingSetKey(index, encoded)
+        const keepAlive = (final: boolean) => redis.runScript(operation, clusterKeepRevoking, [revoking], [grace, final ? "1" : "0"])
+        const revokeOne = (id: string, since: number) =>
+          Effect.flatMap(
+            redis.runScript(
+              operation,
+              clusterRevokeSession,
+              [hashKey(id), tombstoneKey(prefix, id), leftKey(prefix, id)],
+              [field, encoded, since, grace, nrefs, ...references]
+            ),
+            (reply) => {
+              const items = asArray(reply)
+              if (Number(items[0]) !== 1) return Effect.succeed(false)
+              const candidates: Candidates = new Map()
+              references.forEach((_, i) => addCandidate(candidates, i, asValue(items[1 + i])))
+              // A write in flight may have added it to the value's new set meanwhile.
+              addCandidate(candidates, index, encoded)
+              return Effect.as(reconcile(operation, id, candidates, missing), true)
+            }
+          )
+        // Not bounded as a whole (100 000+ members may take longer than `timeout`): each call is.
+        const page = (since: number, cursor: string, count: number): Effect.Effect<number, RedisError> =>
+          Effect.flatMap(keepAlive(false), () =>
+            Effect.flatMap(
+              redis.use(operation, (client) => client.sscan(revoking, cursor, "COUNT", SCAN_BATCH)),
+              ([next, ids]) => {
+                const processed = Effect.map(
+                  Effect.forEach(ids, (id) => revokeOne(id, since), { concurrency: ID_CONCURRENCY }),
+                  (deleted) => count + deleted.filter(Boolean).length
+                )
+                return next === "0" ? processed : Effect.flatMap(processed, (n) => page(since, next, n))
+              }
             )
-            return next === "0" ? processed : Effect.flatMap(processed, (n) => page(since, next, n))
+          )
+        return fromEffect(
+          Effect.gen(function* () {
+            const t0 = Number(yield* redis.runScript(operation, clusterFreezeReference, [setKey(index, encoded), revoking], []))
+            const count = yield* page(t0 - margin, "0", 0)
+            yield* keepAlive(true)
+            return count
           })
         )
-      return fromEffect(Effect.gen(function* () {
-        const t0 = Number(yield* redis.runScript(operation, clusterFreezeReference, [setKey(index, encoded), revoking], []))
-        const count = yield* page(t0 - margin, "0", 0)
-        yield* keepAlive(true)
-        return count
-      }))
       })
   }
 }

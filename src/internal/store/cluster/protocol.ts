@@ -222,17 +222,12 @@ export const makeProtocol = (rules: StoreRules, redis: RedisClientService) => {
     rest: ReadonlyArray<string>
   ) =>
     Effect.map(
-      redis.runScript(operation, clusterWriteSession, [key, tombstoneKey(prefix, id), leftKey(prefix, id)], [
-        op,
-        id,
-        ttl,
-        onlyExisting ? "1" : "0",
-        cap,
-        nrefs,
-        ...references,
-        ...expectations,
-        ...rest
-      ]),
+      redis.runScript(
+        operation,
+        clusterWriteSession,
+        [key, tombstoneKey(prefix, id), leftKey(prefix, id)],
+        [op, id, ttl, onlyExisting ? "1" : "0", cap, nrefs, ...references, ...expectations, ...rest]
+      ),
       parseWriteReply
     )
 
@@ -242,57 +237,60 @@ export const makeProtocol = (rules: StoreRules, redis: RedisClientService) => {
    * REVOKED: the session would have been created, but its id was revoked (tombstone).
    */
   const write = (operation: string, id: string, change: Write, ttl: number, onlyExisting: boolean): Effect.Effect<number, RedisError> =>
-    bounded(operation, Effect.gen(function* () {
-      const key = hashKey(id)
-      // Which referenced fields this write sets (value) or removes (null); the others it keeps.
-      const written = new Map<number, Value>()
-      if (change.op === "set") {
-        for (let i = 0; i < change.pairs.length; i += 2) {
-          const index = referenceIndex.get(change.pairs[i]!)
-          if (index !== undefined) written.set(index, change.pairs[i + 1]!)
-        }
-      } else if (change.op === "unset") {
-        for (const field of change.fields) {
-          const index = referenceIndex.get(field)
-          if (index !== undefined) written.set(index, null)
-        }
-      }
-      const rest = change.op === "set" ? change.pairs : change.op === "unset" ? change.fields : []
-
-      // 1. read
-      const before = yield* readState(operation, id)
-      if (onlyExisting && before.expireAt === NO_SESSION) return 0
-      let current = before.values
-      const candidates: Candidates = new Map()
-
-      for (let attempt = 1; attempt <= MAX_WRITE_ATTEMPTS; attempt++) {
-        const after = current.map((value, i) => (written.has(i) ? written.get(i)! : value))
-        const expectations = current.map((value, i) => (written.has(i) ? "?" : value === null ? "-" : `=${value}`))
-        // 2. pre-add
-        const cap = yield* preAdd(operation, id, after, ttl, candidates)
-        // 3. write
-        const reply = yield* runWriteScript(operation, id, key, change.op, ttl, onlyExisting, cap, expectations, rest)
-        if (reply.status === -1) {
-          // A concurrent write changed a field this one keeps: retry against what is there now.
-          current = reply.old
-          if (onlyExisting && reply.state.expireAt === NO_SESSION) {
-            yield* reconcile(operation, id, candidates, missing)
-            return 0
+    bounded(
+      operation,
+      Effect.gen(function* () {
+        const key = hashKey(id)
+        // Which referenced fields this write sets (value) or removes (null); the others it keeps.
+        const written = new Map<number, Value>()
+        if (change.op === "set") {
+          for (let i = 0; i < change.pairs.length; i += 2) {
+            const index = referenceIndex.get(change.pairs[i]!)
+            if (index !== undefined) written.set(index, change.pairs[i + 1]!)
           }
-          continue
+        } else if (change.op === "unset") {
+          for (const field of change.fields) {
+            const index = referenceIndex.get(field)
+            if (index !== undefined) written.set(index, null)
+          }
         }
-        if (reply.status === REVOKED) {
-          yield* reconcile(operation, id, candidates, missing)
-          return REVOKED
+        const rest = change.op === "set" ? change.pairs : change.op === "unset" ? change.fields : []
+
+        // 1. read
+        const before = yield* readState(operation, id)
+        if (onlyExisting && before.expireAt === NO_SESSION) return 0
+        let current = before.values
+        const candidates: Candidates = new Map()
+
+        for (let attempt = 1; attempt <= MAX_WRITE_ATTEMPTS; attempt++) {
+          const after = current.map((value, i) => (written.has(i) ? written.get(i)! : value))
+          const expectations = current.map((value, i) => (written.has(i) ? "?" : value === null ? "-" : `=${value}`))
+          // 2. pre-add
+          const cap = yield* preAdd(operation, id, after, ttl, candidates)
+          // 3. write
+          const reply = yield* runWriteScript(operation, id, key, change.op, ttl, onlyExisting, cap, expectations, rest)
+          if (reply.status === -1) {
+            // A concurrent write changed a field this one keeps: retry against what is there now.
+            current = reply.old
+            if (onlyExisting && reply.state.expireAt === NO_SESSION) {
+              yield* reconcile(operation, id, candidates, missing)
+              return 0
+            }
+            continue
+          }
+          if (reply.status === REVOKED) {
+            yield* reconcile(operation, id, candidates, missing)
+            return REVOKED
+          }
+          // 4. reconcile
+          reply.old.forEach((value, index) => addCandidate(candidates, index, value))
+          yield* reconcile(operation, id, candidates, reply.state)
+          return reply.status
         }
-        // 4. reconcile
-        reply.old.forEach((value, index) => addCandidate(candidates, index, value))
-        yield* reconcile(operation, id, candidates, reply.state)
-        return reply.status
-      }
-      yield* Effect.flatMap(readState(operation, id), (state) => reconcile(operation, id, candidates, state))
-      return yield* Effect.fail(new RedisError({ operation, cause: new ClusterWriteConflict(MAX_WRITE_ATTEMPTS) }))
-    }))
+        yield* Effect.flatMap(readState(operation, id), (state) => reconcile(operation, id, candidates, state))
+        return yield* Effect.fail(new RedisError({ operation, cause: new ClusterWriteConflict(MAX_WRITE_ATTEMPTS) }))
+      })
+    )
 
   /** Deletes one session (when `field` is given, only if it holds `value`) and settles its sets. */
   const deleteOne = (operation: string, id: string, field: string, value: string): Effect.Effect<boolean, RedisError> =>
@@ -321,10 +319,13 @@ export const makeProtocol = (rules: StoreRules, redis: RedisClientService) => {
     // Not bounded as a whole (a scan of 100 000+ members may take longer than `timeout`):
     // each of its calls is.
     const page = (cursor: string, acc: A): Effect.Effect<A, RedisError> =>
-      Effect.flatMap(redis.use(operation, (client) => client.sscan(key, cursor, "COUNT", SCAN_BATCH)), ([next, ids]) => {
-        const processed = ids.length === 0 ? Effect.succeed(acc) : onIds(ids, acc)
-        return next === "0" ? processed : Effect.flatMap(processed, (acc2) => page(next, acc2))
-      })
+      Effect.flatMap(
+        redis.use(operation, (client) => client.sscan(key, cursor, "COUNT", SCAN_BATCH)),
+        ([next, ids]) => {
+          const processed = ids.length === 0 ? Effect.succeed(acc) : onIds(ids, acc)
+          return next === "0" ? processed : Effect.flatMap(processed, (acc2) => page(next, acc2))
+        }
+      )
     return page("0", initial)
   }
 
