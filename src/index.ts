@@ -35,6 +35,7 @@ export {
   RedisTimeoutError,
   SessionConfigError
 } from "./SessionError.js"
+export { SessionMetrics } from "./SessionMetrics.js"
 export { SessionStore } from "./SessionStore.js"
 export type {
   Limits,

@@ -39,7 +39,7 @@ const graph = new Map(files.map((f) => [f, importsOf(f)] as const))
 const LAYERS: ReadonlyArray<readonly [string, (file: string) => boolean]> = [
   ["core", (f) => /^(LuaScript|SessionError|Csrf)\.ts$/.test(f) || /^internal\/(keys|validate|duration|deadlines|signature|options)\.ts$/.test(f)],
   ["redis", (f) => f === "RedisClient.ts" || f.startsWith("internal/redis/")],
-  ["store", (f) => f === "SessionStore.ts" || f.startsWith("internal/store/")],
+  ["store", (f) => f === "SessionStore.ts" || f === "SessionMetrics.ts" || f.startsWith("internal/store/")],
   ["session", (f) => f === "Session.ts" || f.startsWith("internal/session/")],
   ["adapters", (f) => f === "Koa.ts" || f === "Http.ts" || f.startsWith("internal/koa/") || f.startsWith("internal/http/")],
   ["entry", (f) => f === "index.ts"]

@@ -9,7 +9,7 @@ import type { InvalidSessionData } from "../../SessionError.js"
 import type { Action } from "../store/action.js"
 import { andThen, done, failed, map } from "../store/action.js"
 import { ttlOf } from "../store/plan.js"
-import { toEffect } from "../store/run.js"
+import { toObservedEffect } from "../store/run.js"
 import type { StoreActions } from "../store/service.js"
 import { backendOf } from "../store/service.js"
 import type { MaxAgeInput, SessionData, SessionStoreError, SessionStoreService, SessionValue } from "../store/types.js"
@@ -17,20 +17,27 @@ import { checkFieldList, SESSION_ID_PATTERN } from "../validate.js"
 import type { SessionCookie, SessionService } from "./types.js"
 
 /** The Effect view of a request's state (the same state `ctx.session` uses). */
+// Each operation runs in a `Session.<operation>` span, the store operations it takes
+// (`SessionStore.get`, `SessionStore.setExisting`, …) in spans of their own under it.
 export const effectView = (state: SessionState): SessionService => {
-  const redis = backendOf(state.store).redis
-  const run = <A>(thunk: () => Result<A>) => Effect.suspend(() => toEffect(redis, thunk()))
+  const { redis, telemetry } = backendOf(state.store)
+  const run = <A>(name: string, thunk: () => Result<A>) =>
+    Effect.withSpan(
+      Effect.suspend(() => toObservedEffect(redis, telemetry, thunk())),
+      name,
+      telemetry.session(name)
+    )
   return {
     id: Effect.sync(() => state.id()),
     getKey: Effect.sync(() => state.getKey()),
-    get: (fields) => run(() => state.get(fields)),
-    set: (values, maxAge) => run(() => state.set(values, maxAge)),
-    unset: (fields, maxAge) => run(() => state.unset(fields, maxAge)),
-    touch: (maxAge) => run(() => state.touch(maxAge)),
-    delete: run(() => state.delete()),
-    regenerate: run(() => state.regenerate()),
-    createCSRFToken: (session) => run(() => state.createCSRFToken(session)),
-    verifyCSRFToken: (session, token) => run(() => state.verifyCSRFToken(session, token))
+    get: (fields) => run("Session.get", () => state.get(fields)),
+    set: (values, maxAge) => run("Session.set", () => state.set(values, maxAge)),
+    unset: (fields, maxAge) => run("Session.unset", () => state.unset(fields, maxAge)),
+    touch: (maxAge) => run("Session.touch", () => state.touch(maxAge)),
+    delete: run("Session.delete", () => state.delete()),
+    regenerate: run("Session.regenerate", () => state.regenerate()),
+    createCSRFToken: (session) => run("Session.createCSRFToken", () => state.createCSRFToken(session)),
+    verifyCSRFToken: (session, token) => run("Session.verifyCSRFToken", () => state.verifyCSRFToken(session, token))
   }
 }
 

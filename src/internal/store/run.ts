@@ -7,6 +7,8 @@ import * as LuaScript from "../../LuaScript.js"
 import type { RedisClientService } from "../../RedisClient.js"
 import type { RedisError } from "../../SessionError.js"
 import type { Action, Command } from "./action.js"
+import type { OperationTelemetry, Telemetry } from "./observability.js"
+import { observed, record } from "./observability.js"
 
 const send =
   (command: Command<unknown, unknown>) =>
@@ -61,6 +63,82 @@ export const toEffect = <A, E>(redis: RedisClientService | undefined, action: Ac
   }
 }
 
+// A store operation is one step of an action at its top level: a command, or a protocol
+// (an Effect), which the service labels with its operation (a command names its own).
+const protocols = new WeakMap<Effect.Effect<unknown, unknown>, string>()
+
+/** Names the protocol behind an action, for spans and metrics (the action itself, unchanged). */
+export const labelled = <A, E>(operation: string, action: Action<A, E>): Action<A, E> => {
+  if (action._tag === "Deferred") protocols.set(action.effect, operation)
+  return action
+}
+
+// The telemetry of the stores over each client, for the Promise runner (its metrics have
+// no per-store tag, so stores sharing a client share it).
+const byClient = new WeakMap<RedisClientService, Telemetry>()
+
+/** Makes `runPromise` over `redis` count its operations in `telemetry`'s metrics. */
+export const observeClient = (redis: RedisClientService, telemetry: Telemetry): void => {
+  if (!byClient.has(redis)) byClient.set(redis, telemetry)
+}
+
+const operationOf = (telemetry: Telemetry, step: Action<unknown, unknown>): OperationTelemetry | undefined => {
+  if (step._tag === "Command") return telemetry.of(step.operation)
+  if (step._tag === "Deferred") {
+    const name = protocols.get(step.effect)
+    return name === undefined ? undefined : telemetry.of(name)
+  }
+  return undefined
+}
+
+/**
+ * {@link toEffect} with each store operation (each step of the action at its top level)
+ * in a span named after it, with its metrics: the Effect API's runner.
+ */
+export const toObservedEffect = <A, E>(
+  redis: RedisClientService | undefined,
+  telemetry: Telemetry,
+  action: Action<A, E>,
+  deadline?: number
+): Effect.Effect<A, E | RedisError> => {
+  switch (action._tag) {
+    case "Done":
+      return Effect.succeed(action.value)
+    case "Failed":
+      return Effect.fail(action.error)
+    case "Deferred": {
+      const operation = operationOf(telemetry, action as Action<unknown, unknown>)
+      const step = operation === undefined ? action.effect : observed(operation, action.effect)
+      return Effect.flatMap(step, (value) => toObservedEffect(redis, telemetry, action.next(value), deadline))
+    }
+    case "Command": {
+      const client = clientOf(redis)
+      const budget = deadline ?? performance.now() + client.timeoutMillis
+      // The reply's continuation runs inside the span: a refused reply fails the operation.
+      const step = Effect.async<Action<A, E>, E | RedisError>((resume) =>
+        client.unsafeCall(
+          action.operation,
+          send(action),
+          (reply) => {
+            let next: Action<A, E>
+            try {
+              next = action.next(reply)
+            } catch (defect) {
+              return resume(Effect.die(defect))
+            }
+            resume(next._tag === "Failed" ? Effect.fail(next.error) : Effect.succeed(next))
+          },
+          (error) => resume(Effect.fail(error)),
+          deadline
+        )
+      )
+      return Effect.flatMap(observed(telemetry.of(action.operation), step), (next) =>
+        next._tag === "Done" ? Effect.succeed(next.value) : toObservedEffect(redis, telemetry, next, budget)
+      )
+    }
+  }
+}
+
 /** Runs an action as a Promise that rejects with the typed error itself (never a FiberFailure). */
 export const runPromise = <A, E>(redis: RedisClientService | undefined, action: Action<A, E>): Promise<A> => {
   if (action._tag === "Done") return Promise.resolve(action.value)
@@ -89,14 +167,43 @@ const drive = <A, E>(
       return resolve(action.value)
     case "Failed":
       return reject(action.error)
-    case "Deferred":
-      return void Effect.runPromiseExit(action.effect).then((exit) =>
+    case "Deferred": {
+      const telemetry = redis === undefined ? undefined : byClient.get(redis)
+      const operation = telemetry === undefined ? undefined : operationOf(telemetry, action as Action<unknown, unknown>)
+      const started = operation === undefined ? 0 : performance.now()
+      return void Effect.runPromiseExit(action.effect).then((exit) => {
+        if (operation !== undefined) record(operation, started, Exit.isSuccess(exit), Exit.isSuccess(exit) ? exit.value : undefined)
         Exit.isSuccess(exit) ? proceed(action.next, exit.value, deadline) : reject(Cause.squash(exit.cause))
-      )
+      })
+    }
     case "Command": {
       const client = clientOf(redis)
-      const budget = deadline ?? performance.now() + client.timeoutMillis
-      return client.unsafeCall(action.operation, send(action), (reply) => proceed(action.next, reply, budget), reject, deadline)
+      const started = performance.now()
+      const budget = deadline ?? started + client.timeoutMillis
+      const telemetry = byClient.get(client)
+      if (telemetry === undefined) return client.unsafeCall(action.operation, send(action), (reply) => proceed(action.next, reply, budget), reject, deadline)
+      // Metrics only (no span: no fiber here).
+      const operation = telemetry.of(action.operation)
+      return client.unsafeCall(
+        action.operation,
+        send(action),
+        (reply) => {
+          let following: Action<A, E>
+          try {
+            following = action.next(reply)
+          } catch (defect) {
+            record(operation, started, false, undefined)
+            return reject(defect)
+          }
+          record(operation, started, following._tag !== "Failed", undefined)
+          drive(redis, following, resolve, reject, budget)
+        },
+        (error) => {
+          record(operation, started, false, undefined)
+          reject(error)
+        },
+        deadline
+      )
     }
   }
 }

@@ -9,7 +9,9 @@ import { referenceKey, sessionKey } from "../keys.js"
 import type { Action } from "./action.js"
 import { fromEffect, map } from "./action.js"
 import type { StoreRules } from "./plan.js"
-import { toEffect } from "./run.js"
+import type { Telemetry } from "./observability.js"
+import { makeTelemetry, observed } from "./observability.js"
+import { labelled, observeClient, toEffect } from "./run.js"
 import type { MaxAgeInput, RegenerateOptions, SessionData, SessionStoreError, SessionStoreService, SessionValue } from "./types.js"
 
 /** What `regenerate` did: the new id and the lifetime it kept (ms; unknown for an adapted service). */
@@ -44,16 +46,50 @@ export interface StoreActions {
 export interface Backend {
   readonly actions: StoreActions
   readonly redis: RedisClientService | undefined
+  /** `db.system.name` of its spans and metrics; by default `"redis"` with a client, else `"memory"`. */
+  readonly system?: string | undefined
 }
 
-const backends = new WeakMap<SessionStoreService, Backend>()
+/** A backend as the runners see it: its actions label their protocols, and its telemetry. */
+export interface ObservedBackend extends Backend {
+  readonly telemetry: Telemetry
+}
+
+const backends = new WeakMap<SessionStoreService, ObservedBackend>()
+
+// The backend's actions, each protocol (an Effect step) labelled with its operation, so
+// a runner can give it a span and metrics. A command names its operation itself, so the
+// hot path (one command) pays a call and a tag check.
+const labelActions = (actions: StoreActions): StoreActions => ({
+  get: (id, fields) => labelled("SessionStore.get", actions.get(id, fields)),
+  set: (id, values, maxAge) => labelled("SessionStore.set", actions.set(id, values, maxAge)),
+  setExisting: (id, values, maxAge) => labelled("SessionStore.setExisting", actions.setExisting(id, values, maxAge)),
+  unset: (id, fields, maxAge) => labelled("SessionStore.unset", actions.unset(id, fields, maxAge)),
+  touch: (id, maxAge) => labelled("SessionStore.touch", actions.touch(id, maxAge)),
+  delete: (id) => labelled("SessionStore.delete", actions.delete(id)),
+  regenerate: (id, newId, maxAge, options) => labelled("SessionStore.regenerate", actions.regenerate(id, newId, maxAge, options)),
+  listByReference: (field, value) => labelled("SessionStore.listByReference", actions.listByReference(field, value)),
+  deleteByReference: (field, value) => labelled("SessionStore.deleteByReference", actions.deleteByReference(field, value))
+})
+
+const observe = (backend: Backend, prefix: string, references: number): ObservedBackend => {
+  const system = backend.system ?? (backend.redis === undefined ? "memory" : "redis")
+  const telemetry = makeTelemetry({ system, redis: backend.redis, prefix, references })
+  if (backend.redis !== undefined) observeClient(backend.redis, telemetry)
+  return { actions: labelActions(backend.actions), redis: backend.redis, system, telemetry }
+}
 
 /** The public service over a backend's actions. */
-export const makeService = (rules: StoreRules, backend: Backend): SessionStoreService => {
-  const { actions, redis } = backend
+export const makeService = (rules: StoreRules, plain: Backend): SessionStoreService => {
   const { prefix, references, maxAgeMillis, byteLength, limits } = rules
+  const backend = observe(plain, prefix, references.length)
+  const { actions, redis, telemetry } = backend
   // Built when the Effect runs, so its inputs are checked then (and each run checks again).
-  const run = <A, E>(thunk: () => Action<A, E>) => Effect.suspend(() => toEffect(redis, thunk()))
+  // Each method is one operation: one span (refused inputs included) and its metrics.
+  const traced = <A, E>(operation: string, thunk: () => Action<A, E>) => {
+    const observedOperation = telemetry.of(operation)
+    return observed(observedOperation, Effect.suspend(() => toEffect(redis, thunk())))
+  }
   const service: SessionStoreService = {
     prefix,
     references,
@@ -63,25 +99,25 @@ export const makeService = (rules: StoreRules, backend: Backend): SessionStoreSe
     createSessionId: Effect.sync(rules.newId),
     getSessionKey: (id) => sessionKey(prefix, id),
     getReferenceKey: (field, value) => referenceKey(prefix, field, String(value)),
-    get: (id, fields) => run(() => actions.get(id, fields)),
-    set: (id, values, maxAge) => run(() => actions.set(id, values, maxAge)),
-    setExisting: (id, values, maxAge) => run(() => actions.setExisting(id, values, maxAge)),
-    unset: (id, fields, maxAge) => run(() => actions.unset(id, fields, maxAge)),
-    touch: (id, maxAge) => run(() => actions.touch(id, maxAge)),
-    delete: (id) => run(() => actions.delete(id)),
-    regenerate: (id, newId, maxAge, options) => run(() => map(actions.regenerate(id, newId, maxAge, options), (done) => done?.id)),
-    listByReference: (field, value) => run(() => actions.listByReference(field, value)),
-    deleteByReference: (field, value) => run(() => actions.deleteByReference(field, value))
+    get: (id, fields) => traced("SessionStore.get", () => actions.get(id, fields)),
+    set: (id, values, maxAge) => traced("SessionStore.set", () => actions.set(id, values, maxAge)),
+    setExisting: (id, values, maxAge) => traced("SessionStore.setExisting", () => actions.setExisting(id, values, maxAge)),
+    unset: (id, fields, maxAge) => traced("SessionStore.unset", () => actions.unset(id, fields, maxAge)),
+    touch: (id, maxAge) => traced("SessionStore.touch", () => actions.touch(id, maxAge)),
+    delete: (id) => traced("SessionStore.delete", () => actions.delete(id)),
+    regenerate: (id, newId, maxAge, options) => traced("SessionStore.regenerate", () => map(actions.regenerate(id, newId, maxAge, options), (done) => done?.id)),
+    listByReference: (field, value) => traced("SessionStore.listByReference", () => actions.listByReference(field, value)),
+    deleteByReference: (field, value) => traced("SessionStore.deleteByReference", () => actions.deleteByReference(field, value))
   }
   backends.set(service, backend)
   return service
 }
 
 /** The actions behind a service: its backend's, or its own Effects as actions. */
-export const backendOf = (service: SessionStoreService): Backend => {
+export const backendOf = (service: SessionStoreService): ObservedBackend => {
   let backend = backends.get(service)
   if (backend === undefined) {
-    backend = { actions: adapt(service), redis: undefined }
+    backend = observe({ actions: adapt(service), redis: undefined, system: undefined }, service.prefix, service.references.length)
     backends.set(service, backend)
   }
   return backend
