@@ -290,4 +290,9 @@ export declare namespace SessionSchema {
   export type Type<S> = S extends SessionSchema<infer F> ? Data<F> : never
   /** What a `SessionSchema`'s `set` takes. */
   export type Input<S> = S extends SessionSchema<infer F> ? Values<F> : never
+  /** The typed views, by their fields: `SessionSchema.Session<typeof UserSession.fields>`. */
+  export type Session<F extends Fields> = TypedSession<F>
+  export type Store<F extends Fields> = TypedSessionStore<F>
+  export type KoaSession<F extends Fields> = TypedKoaSession<F>
+  export type PromiseStore<F extends Fields> = TypedPromiseStore<F>
 }

@@ -38,16 +38,6 @@ export {
   SessionDecodeError
 } from "./SessionError.js"
 export { SessionSchema } from "./SessionSchema.js"
-export type {
-  CheckFields,
-  Data as SessionSchemaData,
-  Fields as SessionSchemaFields,
-  TypedKoaSession,
-  TypedPromiseStore,
-  TypedSession,
-  TypedSessionStore,
-  Values as SessionSchemaValues
-} from "./SessionSchema.js"
 export { SessionStore } from "./SessionStore.js"
 export type {
   Limits,
