@@ -229,6 +229,31 @@ export class InvalidSessionData extends Data.TaggedError("InvalidSessionData")<{
 }
 
 /**
+ * A stored session field did not decode with the field's schema (see `SessionSchema`):
+ * the data in Redis is not what the schema expects (written by older code, by hand, or
+ * by a schema that changed since). Koa answers 500 and never shows it to the client.
+ *
+ * It names the field and what the schema expected, never the stored value: session
+ * values are the user's, and effect's `ParseError` quotes the value, so it is not kept
+ * (no `cause`).
+ *
+ * @since 4.0.0
+ * @category errors
+ */
+export class SessionDecodeError extends Data.TaggedError("SessionDecodeError")<{
+  /** The field whose stored value did not decode. */
+  readonly field: string
+  /** What the field's schema expects, as the schema describes itself (e.g. `NumberFromString`). */
+  readonly expected: string
+}> {
+  readonly status = 500
+  readonly expose = false
+  override get message(): string {
+    return `Stored session field ${JSON.stringify(this.field.slice(0, 64))} could not be decoded: expected ${this.expected}`
+  }
+}
+
+/**
  * Options given to a layer or to the Promise factory are invalid. The factory
  * throws it synchronously; layers fail with it when they are built.
  *

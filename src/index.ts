@@ -4,6 +4,7 @@
  *
  * - default export: the v3 Promise factory `KoaRedisSessionSets(app, options)`
  * - `RedisClient`, `SessionStore`, `Session`: the Effect services and their layers
+ * - `SessionSchema`: schema-typed views of sessions
  * - the typed errors
  *
  * @since 4.0.0
@@ -33,9 +34,11 @@ export {
   InvalidSessionId,
   RedisError,
   RedisTimeoutError,
-  SessionConfigError
+  SessionConfigError,
+  SessionDecodeError
 } from "./SessionError.js"
 export { SessionMetrics } from "./SessionMetrics.js"
+export { SessionSchema } from "./SessionSchema.js"
 export { SessionStore } from "./SessionStore.js"
 export type {
   Limits,

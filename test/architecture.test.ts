@@ -41,7 +41,16 @@ const LAYERS: ReadonlyArray<readonly [string, (file: string) => boolean]> = [
   ["redis", (f) => f === "RedisClient.ts" || f.startsWith("internal/redis/")],
   ["store", (f) => f === "SessionStore.ts" || f === "SessionMetrics.ts" || f.startsWith("internal/store/")],
   ["session", (f) => f === "Session.ts" || f.startsWith("internal/session/")],
-  ["adapters", (f) => f === "Koa.ts" || f === "Http.ts" || f.startsWith("internal/koa/") || f.startsWith("internal/http/")],
+  [
+    "adapters",
+    (f) =>
+      f === "Koa.ts" ||
+      f === "Http.ts" ||
+      f === "SessionSchema.ts" ||
+      f.startsWith("internal/koa/") ||
+      f.startsWith("internal/http/") ||
+      f.startsWith("internal/schema/")
+  ],
   ["entry", (f) => f === "index.ts"]
 ]
 const layerOf = (file: string): number => LAYERS.findIndex(([, test]) => test(file))
