@@ -10,7 +10,7 @@ import { Browser } from "./koaUtils.js"
 const root = new URL("..", import.meta.url)
 const readme = readFileSync(new URL("README.md", root), "utf8")
 const example = (name: string) => readFileSync(new URL(`examples/${name}`, root), "utf8").trimEnd()
-const EXAMPLES = ["quickstart.mjs", "revoke-job.mjs", "effect-in-koa.mjs", "memory-store.mjs", "config.mjs"]
+const EXAMPLES = ["quickstart.mjs", "revoke-job.mjs", "effect-in-koa.mjs", "memory-store.mjs", "config.mjs", "typed-session.mjs"]
 
 const urlOf = async (server: Server) => {
   if (!server.listening) await once(server, "listening")
@@ -101,5 +101,17 @@ describe("README", () => {
     } finally {
       process.env = saved
     }
+  })
+
+  it("the typed-session example: typed values in and out, strings in the store, a refused value writes nothing", async () => {
+    const { demo } = await import("../examples/typed-session.mjs")
+    const result = await Effect.runPromise(demo)
+    expect(result).toEqual({
+      typed: { id: result.typed.id, user_id: 42, role: "admin" },
+      stored: { id: result.typed.id, user_id: "42", role: "admin" },
+      holders: 1,
+      refused: "InvalidSessionData",
+      after: "admin"
+    })
   })
 })
