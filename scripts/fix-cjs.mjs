@@ -43,6 +43,50 @@ if (!dts.includes("export = koaRedisSessionSets")) {
     .filter(Boolean)
   const aliases = []
   const members = []
+  // With several entries (`.` and `./http`), tsup moves shared declarations into a chunk
+  // (`./Session-<hash>.cjs`): what it exports there says which names are types only, and
+  // its `declare class`es are values and types at once.
+  const chunkInfo = new Map() // local name in index.d.cts -> { isType, isClass }
+  const chunkLine = /^(import|export) \{([^}]*)\} from '(\.\/[^']+\.cjs)';\s*$/gm
+  const reexports = []
+  for (const [line, kind, list, from] of [...dts.matchAll(chunkLine)]) {
+    const chunk = readFileSync(new URL(`../dist/${from.slice(2).replace(/\.cjs$/, ".d.cts")}`, import.meta.url), "utf8")
+    const chunkExports = /^export \{([^}]*)\};\s*$/m.exec(chunk)
+    if (!chunkExports) throw new Error(`fix-cjs: no export list found in ${from}`)
+    const byAlias = new Map()
+    for (const entry of chunkExports[1].split(",").map((e) => e.trim()).filter(Boolean)) {
+      const [original, alias = original] = entry.split(/\s+as\s+/).map((e) => e.trim())
+      const isType = original.startsWith("type ")
+      const name = isType ? original.slice(5) : original
+      byAlias.set(alias, { isType, isClass: new RegExp(`declare class ${name}\\b`).test(chunk) })
+    }
+    const renamed = []
+    for (const entry of list.split(",").map((e) => e.trim()).filter(Boolean)) {
+      const [alias, local = alias] = entry.split(/\s+as\s+/).map((e) => e.trim())
+      const info = byAlias.get(alias)
+      if (!info) throw new Error(`fix-cjs: ${alias} is not exported by ${from}`)
+      if (kind === "import") chunkInfo.set(local, info)
+      else {
+        // A re-export cannot stay next to `export =`: imported under a fresh name, then a namespace member.
+        chunkInfo.set(`__${local}`, info)
+        renamed.push(`${alias} as __${local}`)
+        reexports.push([`__${local}`, local])
+      }
+    }
+    if (kind === "export") dts = dts.replace(line, `import { ${renamed.join(", ")} } from '${from}';\n`)
+  }
+  const addMember = (localName, exportedName, isType, isClass) => {
+    if (isType) aliases.push(`type _${exportedName} = ${localName};`)
+    else {
+      aliases.push(`declare const _${exportedName}: typeof ${localName};`)
+      if (isClass) aliases.push(`type _${exportedName} = ${localName};`)
+    }
+    members.push(isType ? `export type ${exportedName} = _${exportedName};` : `export { _${exportedName} as ${exportedName} };`)
+  }
+  for (const [local, exported] of reexports) {
+    const info = chunkInfo.get(local)
+    addMember(local, exported, info.isType, info.isClass)
+  }
   for (const entry of names) {
     const [local, exported = local] = entry.split(/\s+as\s+/).map((s) => s.trim())
     if (exported === "default") continue
@@ -51,14 +95,10 @@ if (!dts.includes("export = koaRedisSessionSets")) {
     const exportedName = exported.startsWith("type ") ? exported.slice(5) : exported
     if (localName === "koaRedisSessionSets") continue
     // A fresh alias avoids clashing with the namespace member of the same name.
-    const isClass = new RegExp(`declare class ${localName}\\b`).test(dts)
-    if (isType) aliases.push(`type _${exportedName} = ${localName};`)
-    else {
-      aliases.push(`declare const _${exportedName}: typeof ${localName};`)
-      // A class is a type too (errors are matched with instanceof, tags are used as types).
-      if (isClass) aliases.push(`type _${exportedName} = ${localName};`)
-    }
-    members.push(isType ? `export type ${exportedName} = _${exportedName};` : `export { _${exportedName} as ${exportedName} };`)
+    // A class is a type too (errors are matched with instanceof, tags are used as types).
+    const fromChunk = chunkInfo.get(localName)
+    if (fromChunk) addMember(localName, exportedName, isType || fromChunk.isType, fromChunk.isClass)
+    else addMember(localName, exportedName, isType, new RegExp(`declare class ${localName}\\b`).test(dts))
   }
   dts = dts.replace(exportLine, "")
   dts += `\n${aliases.join("\n")}\ndeclare namespace koaRedisSessionSets {\n  ${members.join("\n  ")}\n  export { koaRedisSessionSets as default };\n}\nexport = koaRedisSessionSets;\n`

@@ -31,6 +31,7 @@ const npm = (cwd: string, args: Array<string>) => run("npm", args, { cwd, env, m
 const tmp = mkdtempSync(join(tmpdir(), "krss-package-"))
 const untyped = join(tmp, "without-types-koa")
 const typed = join(tmp, "with-types-koa")
+const withPlatform = join(tmp, "with-effect-platform")
 let packed: { filename: string; files: Array<{ path: string }> }
 
 const write = (dir: string, files: Record<string, string>) => {
@@ -144,6 +145,26 @@ const typedFiles: Record<string, string> = {
   "tsconfig.koa10.json": tsconfig(node10, ["koa10.ts", "nope10.ts"])
 }
 
+// The ./http subpath, where @effect/platform (an optional peer) is installed.
+const httpConsumer = (imports: string) => `
+    ${imports}
+    import { HttpRouter, HttpServerResponse } from "@effect/platform"
+    import { Effect } from "effect"
+    const app = HttpRouter.empty.pipe(
+      HttpRouter.get("/", Effect.map(Session, () => HttpServerResponse.empty())),
+      SessionHttp.middleware({ keys: ["k"] })
+    )
+    export const checked: HttpRouter.HttpRouter<never, never> extends never ? never : typeof app = app
+    export const listener = SessionHttp.toNodeListener(async () => new Response(null))
+`
+const platformFiles: Record<string, string> = {
+  "http.ts": httpConsumer(`import { SessionHttp } from "koa-redis-session-sets/http"\n    import { Session } from "koa-redis-session-sets"`),
+  "http.cts": httpConsumer(`import { SessionHttp } from "koa-redis-session-sets/http"\n    import factory = require("koa-redis-session-sets")\n    const { Session } = factory`),
+  "http10.ts": httpConsumer(`import { SessionHttp } from "koa-redis-session-sets/http"\n    import { Session } from "koa-redis-session-sets"`),
+  "tsconfig.http.json": tsconfig(nodeNext, ["http.ts", "http.cts"]),
+  "tsconfig.http10.json": tsconfig(node10, ["http10.ts"])
+}
+
 const installed = (dir: string, name: string) => existsSync(join(dir, "node_modules", ...name.split("/"), "package.json"))
 
 /** Type-checks a consumer project with the repo's `tsc` (5.9.3); returns its errors, one a line. */
@@ -206,8 +227,9 @@ beforeAll(async () => {
     write(dir, consumerFiles)
     return npm(dir, ["install", "--prefer-offline", "--no-audit", "--no-fund", "--loglevel=error", ...base, ...extra])
   }
-  await Promise.all([install(untyped, []), install(typed, [locked("@types/koa")])])
+  await Promise.all([install(untyped, []), install(typed, [locked("@types/koa")]), install(withPlatform, [locked("@effect/platform")])])
   write(typed, typedFiles)
+  write(withPlatform, platformFiles)
 }, 120_000)
 
 afterAll(() => rmSync(tmp, { recursive: true, force: true }))
@@ -224,7 +246,11 @@ describe("npm pack", () => {
         "dist/index.js",
         "dist/index.cjs",
         "dist/index.d.ts",
-        "dist/index.d.cts"
+        "dist/index.d.cts",
+        "dist/http.js",
+        "dist/http.cjs",
+        "dist/http.d.ts",
+        "dist/http.d.cts"
       ])
     )
     expect(paths.filter((p) => p.startsWith("test/"))).toEqual([])
@@ -290,5 +316,34 @@ describe("the installed package", () => {
 
   it.concurrent("with @types/koa, Koa's ctx.session is the KoaSession under moduleResolution node10 (our .d.cts and the consumer checked)", async ({ expect }) => {
     expect(await typecheckOurs(typed, "tsconfig.koa10.json")).toEqual([nopeError("nope10.ts")])
+  }, 120_000)
+})
+
+describe("the installed package's ./http subpath", () => {
+  it("needs @effect/platform only when ./http is loaded (a Koa-only app installs nothing more)", async () => {
+    expect(installed(untyped, "@effect/platform")).toBe(false)
+    const loaded = await run(process.execPath, ["--input-type=module", "-e", `
+      const m = await import("koa-redis-session-sets")
+      const http = await import("koa-redis-session-sets/http").then(() => "loaded", (e) => String(e.message))
+      console.log(JSON.stringify({ factory: typeof m.default, http }))
+    `], { cwd: untyped })
+    const out = JSON.parse(loaded.stdout)
+    expect(out.factory).toBe("function")
+    expect(out.http).toContain("@effect/platform")
+  })
+
+  it("require() and import() give SessionHttp, and the Session tag is the one of the main entry", async () => {
+    expect(installed(withPlatform, "@effect/platform")).toBe(true)
+    const script = (load: string) => `${load}
+      console.log(JSON.stringify({ middleware: typeof http.SessionHttp.middleware, make: typeof http.make, listener: typeof http.toNodeListener, same: typeof main.Session.key }))`
+    const cjs = await run(process.execPath, ["-e", script(`const http = require("koa-redis-session-sets/http"); const main = require("koa-redis-session-sets")`)], { cwd: withPlatform })
+    const esm = await run(process.execPath, ["--input-type=module", "-e", script(`const http = await import("koa-redis-session-sets/http"); const main = await import("koa-redis-session-sets")`)], { cwd: withPlatform })
+    expect(JSON.parse(cjs.stdout)).toEqual({ middleware: "function", make: "function", listener: "function", same: "string" })
+    expect(JSON.parse(esm.stdout)).toEqual(JSON.parse(cjs.stdout))
+  })
+
+  it.concurrent("types compile under NodeNext (ESM and CJS) and node10 (typesVersions), our .d.ts files checked", async ({ expect }) => {
+    expect(await typecheckOurs(withPlatform, "tsconfig.http.json")).toEqual([])
+    expect(await typecheckOurs(withPlatform, "tsconfig.http10.json")).toEqual([])
   }, 120_000)
 })
