@@ -290,9 +290,11 @@ export declare namespace SessionSchema {
   export type Type<S> = S extends SessionSchema<infer F> ? Data<F> : never
   /** What a `SessionSchema`'s `set` takes. */
   export type Input<S> = S extends SessionSchema<infer F> ? Values<F> : never
-  /** The typed views, by their fields: `SessionSchema.Session<typeof UserSession.fields>`. */
-  export type Session<F extends Fields> = TypedSession<F>
-  export type Store<F extends Fields> = TypedSessionStore<F>
-  export type KoaSession<F extends Fields> = TypedKoaSession<F>
-  export type PromiseStore<F extends Fields> = TypedPromiseStore<F>
+  // Not named `Session`, `KoaSession`, `PromiseStore`: the .d.ts bundler then marks the
+  // package's own `Session` export (a class) as a type-only export.
+  /** The typed views, by their fields: `SessionSchema.SessionView<typeof UserSession.fields>`. */
+  export type SessionView<F extends Fields> = TypedSession<F>
+  export type StoreView<F extends Fields> = TypedSessionStore<F>
+  export type KoaSessionView<F extends Fields> = TypedKoaSession<F>
+  export type PromiseStoreView<F extends Fields> = TypedPromiseStore<F>
 }

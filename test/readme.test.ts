@@ -10,7 +10,7 @@ import { Browser } from "./koaUtils.js"
 const root = new URL("..", import.meta.url)
 const readme = readFileSync(new URL("README.md", root), "utf8")
 const example = (name: string) => readFileSync(new URL(`examples/${name}`, root), "utf8").trimEnd()
-const EXAMPLES = ["quickstart.mjs", "revoke-job.mjs", "effect-in-koa.mjs", "memory-store.mjs", "config.mjs", "typed-session.mjs"]
+const EXAMPLES = ["quickstart.mjs", "revoke-job.mjs", "effect-in-koa.mjs", "memory-store.mjs", "config.mjs", "typed-session.mjs", "http-server.mjs"]
 
 const urlOf = async (server: Server) => {
   if (!server.listening) await once(server, "listening")
