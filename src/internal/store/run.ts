@@ -31,7 +31,11 @@ const clientOf = (redis: RedisClientService | undefined): RedisClientService => 
 }
 
 /** Runs an action as an Effect, in the calling fiber (so its Clock, tracer and interruption apply). */
-export const toEffect = <A, E>(redis: RedisClientService | undefined, action: Action<A, E>, deadline?: number): Effect.Effect<A, E | RedisError> => {
+export const toEffect = <A, E>(
+  redis: RedisClientService | undefined,
+  action: Action<A, E>,
+  deadline?: number
+): Effect.Effect<A, E | RedisError> => {
   switch (action._tag) {
     case "Done":
       return Effect.succeed(action.value)
@@ -42,26 +46,38 @@ export const toEffect = <A, E>(redis: RedisClientService | undefined, action: Ac
     case "Command": {
       const client = clientOf(redis)
       const budget = deadline ?? performance.now() + client.timeoutMillis
-      return Effect.async<A, E | RedisError>((resume) =>
-        client.unsafeCall(
-          action.operation,
-          send(action),
-          (reply) => {
-            let next: Action<A, E>
-            try {
-              next = action.next(reply)
-            } catch (defect) {
-              return resume(Effect.die(defect))
-            }
-            resume(next._tag === "Done" ? Effect.succeed(next.value) : toEffect(redis, next, budget))
-          },
-          (error) => resume(Effect.fail(error)),
-          deadline
-        )
+      // The reply goes straight to the next action: one Effect resumption per Redis call.
+      return sendCommand(client, action, deadline, (next) =>
+        next._tag === "Done" ? Effect.succeed(next.value) : toEffect(redis, next, budget)
       )
     }
   }
 }
+
+/** Sends one command; `then` turns the action its reply leads to into the Effect to resume with. */
+const sendCommand = <A, E, B, E2>(
+  client: RedisClientService,
+  action: Command<A, E>,
+  deadline: number | undefined,
+  then: (next: Action<A, E>) => Effect.Effect<B, E2 | RedisError>
+): Effect.Effect<B, E2 | RedisError> =>
+  Effect.async<B, E2 | RedisError>((resume) =>
+    client.unsafeCall(
+      action.operation,
+      send(action),
+      (reply) => {
+        let next: Action<A, E>
+        try {
+          next = action.next(reply)
+        } catch (defect) {
+          return resume(Effect.die(defect))
+        }
+        resume(then(next))
+      },
+      (error) => resume(Effect.fail(error)),
+      deadline
+    )
+  )
 
 // A store operation is one step of an action at its top level: a command, or a protocol
 // (an Effect), which the service labels with its operation (a command names its own).
@@ -115,22 +131,8 @@ export const toObservedEffect = <A, E>(
       const client = clientOf(redis)
       const budget = deadline ?? performance.now() + client.timeoutMillis
       // The reply's continuation runs inside the span: a refused reply fails the operation.
-      const step = Effect.async<Action<A, E>, E | RedisError>((resume) =>
-        client.unsafeCall(
-          action.operation,
-          send(action),
-          (reply) => {
-            let next: Action<A, E>
-            try {
-              next = action.next(reply)
-            } catch (defect) {
-              return resume(Effect.die(defect))
-            }
-            resume(next._tag === "Failed" ? Effect.fail(next.error) : Effect.succeed(next))
-          },
-          (error) => resume(Effect.fail(error)),
-          deadline
-        )
+      const step = sendCommand(client, action, deadline, (next): Effect.Effect<Action<A, E>, E> =>
+        next._tag === "Failed" ? Effect.fail(next.error) : Effect.succeed(next)
       )
       return Effect.flatMap(observed(telemetry.of(action.operation), step), (next) =>
         next._tag === "Done" ? Effect.succeed(next.value) : toObservedEffect(redis, telemetry, next, budget)
@@ -181,7 +183,8 @@ const drive = <A, E>(
       const started = performance.now()
       const budget = deadline ?? started + client.timeoutMillis
       const telemetry = byClient.get(client)
-      if (telemetry === undefined) return client.unsafeCall(action.operation, send(action), (reply) => proceed(action.next, reply, budget), reject, deadline)
+      if (telemetry === undefined)
+        return client.unsafeCall(action.operation, send(action), (reply) => proceed(action.next, reply, budget), reject, deadline)
       // Metrics only (no span: no fiber here).
       const operation = telemetry.of(action.operation)
       return client.unsafeCall(
