@@ -34,6 +34,8 @@ const STACKS = [
   { name: "lib-unsigned", file: "lib.mjs", layout: "v3", env: { BENCH_SIGNED: "0" }, label: "this library, ctx.session, signed: false" },
   { name: "lib-signed", file: "lib.mjs", layout: "v3", env: { BENCH_SIGNED: "1" }, label: "this library, ctx.session, signed (default)" },
   { name: "lib-effect-unsigned", file: "lib-effect.mjs", layout: "v3", env: { BENCH_SIGNED: "0" }, label: "this library, SessionMiddleware.run, signed: false" },
+  { name: "platform-raw", file: "platform-raw.mjs", layout: "v3", label: "raw ioredis in an @effect/platform handler (its ceiling)" },
+  { name: "platform-lib", file: "platform-lib.mjs", layout: "v3", label: "this library, koa-redis-session-sets/http, signed: false" },
   { name: "koa-session-unsigned", file: "koa-session.mjs", env: { BENCH_SIGNED: "0" }, label: "koa-session + koa-redis, signed: false" },
   { name: "koa-session-signed", file: "koa-session.mjs", env: { BENCH_SIGNED: "1" }, label: "koa-session + koa-redis, signed (default)" },
   { name: "express-session", file: "express-session.mjs", label: "express-session + connect-redis (signed)" }

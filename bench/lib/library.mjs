@@ -4,3 +4,7 @@ import { pathToFileURL } from "node:url"
 
 export const importLibrary = () =>
   import(process.env.BENCH_DIST ? pathToFileURL(process.env.BENCH_DIST).href : new URL("../../dist/index.js", import.meta.url).href)
+
+/** The `./http` entry of the same build. */
+export const importHttp = () =>
+  import(process.env.BENCH_DIST ? pathToFileURL(process.env.BENCH_DIST.replace(/index\.js$/, "http.js")).href : new URL("../../dist/http.js", import.meta.url).href)

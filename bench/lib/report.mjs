@@ -46,6 +46,20 @@ export const targetChecks = (http) => {
   ratioCheck("lib-unsigned", "read", 0.95, "signed: false, READ ≥ 0.95 × raw ioredis")
   ratioCheck("lib-unsigned", "write", 0.9, "signed: false, WRITE ≥ 0.90 × raw ioredis")
   ratioCheck("lib-signed", "read", 0.85, "signed (default), READ ≥ 0.85 × raw ioredis")
+  // The ./http middleware against raw ioredis in the same @effect/platform handler.
+  const againstCeiling = (flow, min) => {
+    const lib = get("platform-lib", flow)
+    const raw = get("platform-raw", flow)
+    if (!lib || !raw || Number.isNaN(lib.rps) || Number.isNaN(raw.rps)) return
+    const ratio = lib.rps / raw.rps
+    checks.push({
+      target: `./http middleware, ${flow.toUpperCase()} ≥ ${min.toFixed(2)} × raw ioredis in @effect/platform`,
+      value: `${int(lib.rps)} vs ${int(raw.rps)} req/s (${ratio.toFixed(2)}×)`,
+      met: ratio >= min
+    })
+  }
+  againstCeiling("read", 0.9)
+  againstCeiling("write", 0.85)
   const ahead = (lib, peer, flow) => {
     const a = get(lib, flow)
     const b = get(peer, flow)

@@ -1,0 +1,74 @@
+// (e) Raw ioredis in an @effect/platform handler: the ceiling of the ./http middleware.
+// The same routes, key layout and Redis work as the Koa ceiling (ioredis-raw.mjs): READ is
+// one HGETALL of the hash named by the cookie; WRITE one EVALSHA of the same minimal
+// script, and the refreshed cookie (platform's own Set-Cookie) on every write. Served by
+// the same node:http listener as the middleware's stack (SessionHttp.toNodeListener).
+import { randomBytes } from "node:crypto"
+import { HttpApp, HttpRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { Effect } from "effect"
+import { Redis } from "ioredis"
+import { importHttp } from "../lib/library.mjs"
+import { MAX_AGE, nextLoginUser, nextWriteUser, PREFIX, PROFILE, REDIS_URL, serve } from "./common.mjs"
+
+const { SessionHttp } = await importHttp()
+const client = new Redis(REDIS_URL)
+client.on("error", () => {})
+const COOKIE = "session-id"
+const hashKey = (id) => `${PREFIX}:{${id}}`
+const refKey = (value) => `${PREFIX}:user_id:{${value}}`
+const WRITE_SCRIPT = `
+local old = redis.call('HGET', KEYS[1], 'user_id')
+if old and old ~= ARGV[2] then redis.call('SREM', KEYS[2] .. 'user_id:{' .. old .. '}', ARGV[1]) end
+redis.call('HSET', KEYS[1], 'user_id', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+local set = KEYS[2] .. 'user_id:{' .. ARGV[2] .. '}'
+redis.call('SADD', set, ARGV[1])
+redis.call('PEXPIRE', set, ARGV[3])
+return 1
+`
+const writeSha = await client.script("LOAD", WRITE_SCRIPT)
+const BASE = `${PREFIX}:`
+const cookieOptions = () => ({ httpOnly: true, sameSite: "lax", path: "/", expires: new Date(Date.now() + MAX_AGE) })
+const sessionId = Effect.map(HttpServerRequest.HttpServerRequest, (request) => request.cookies[COOKIE])
+const withCookie = (response, id) => HttpServerResponse.setCookie(response, COOKIE, id, cookieOptions())
+
+const app = HttpRouter.empty.pipe(
+  HttpRouter.get(
+    "/read",
+    Effect.gen(function* () {
+      const id = yield* sessionId
+      const session = id === undefined ? {} : yield* Effect.promise(() => client.hgetall(hashKey(id)))
+      return HttpServerResponse.unsafeJson(session)
+    })
+  ),
+  HttpRouter.get(
+    "/write",
+    Effect.gen(function* () {
+      const id = yield* sessionId
+      if (id === undefined) return HttpServerResponse.text("no session", { status: 400 })
+      const value = String(nextWriteUser())
+      yield* Effect.promise(() => client.evalsha(writeSha, 2, hashKey(id), BASE, id, value, MAX_AGE))
+      return yield* withCookie(HttpServerResponse.text("ok"), id)
+    })
+  ),
+  HttpRouter.get(
+    "/login",
+    Effect.gen(function* () {
+      const id = randomBytes(18).toString("base64url")
+      const userId = String(nextLoginUser())
+      yield* Effect.promise(() =>
+        client
+          .multi()
+          .hset(hashKey(id), { id, user_id: userId, ...PROFILE })
+          .pexpire(hashKey(id), MAX_AGE)
+          .sadd(refKey(userId), id)
+          .pexpire(refKey(userId), MAX_AGE)
+          .exec()
+      )
+      return yield* withCookie(HttpServerResponse.text("ok"), id)
+    })
+  )
+)
+
+const handler = HttpApp.toWebHandler(app)
+serve(SessionHttp.toNodeListener(handler), () => client.quit())
