@@ -42,6 +42,22 @@ export const libraryApp = async () => {
   return { library, app, SessionMiddleware, close }
 }
 
+/**
+ * The ceilings' WRITE (ioredis-raw, platform-raw): one script doing the library's work for
+ * this write without its generality. KEYS: the hash, the key base; ARGV: id, new user_id,
+ * TTL. Reads the old user_id, moves the id between the value sets, writes and extends all.
+ */
+export const RAW_WRITE_SCRIPT = `
+local old = redis.call('HGET', KEYS[1], 'user_id')
+if old and old ~= ARGV[2] then redis.call('SREM', KEYS[2] .. 'user_id:{' .. old .. '}', ARGV[1]) end
+redis.call('HSET', KEYS[1], 'user_id', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+local set = KEYS[2] .. 'user_id:{' .. ARGV[2] .. '}'
+redis.call('SADD', set, ARGV[1])
+redis.call('PEXPIRE', set, ARGV[3])
+return 1
+`
+
 // The fields of a logged-in session (besides `id` and user_id).
 export const PROFILE = { name: "Ada Lovelace", email: "ada@example.com", role: "admin", locale: "en-GB" }
 

@@ -18,7 +18,7 @@
 import { randomBytes } from "node:crypto"
 import { Redis } from "ioredis"
 import Koa from "koa"
-import { MAX_AGE, nextLoginUser, nextWriteUser, PREFIX, PROFILE, REDIS_URL, serve } from "./common.mjs"
+import { MAX_AGE, nextLoginUser, nextWriteUser, PREFIX, PROFILE, RAW_WRITE_SCRIPT, REDIS_URL, serve } from "./common.mjs"
 
 const client = new Redis(REDIS_URL)
 client.on("error", () => {})
@@ -30,17 +30,7 @@ const hashKey = (id) => `${PREFIX}:{${id}}`
 const refKey = (value) => `${PREFIX}:user_id:{${value}}`
 const current = new Map()
 const MODE = process.env.RAW_WRITE === "multi" ? "multi" : "evalsha"
-const WRITE_SCRIPT = `
-local old = redis.call('HGET', KEYS[1], 'user_id')
-if old and old ~= ARGV[2] then redis.call('SREM', KEYS[2] .. 'user_id:{' .. old .. '}', ARGV[1]) end
-redis.call('HSET', KEYS[1], 'user_id', ARGV[2])
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-local set = KEYS[2] .. 'user_id:{' .. ARGV[2] .. '}'
-redis.call('SADD', set, ARGV[1])
-redis.call('PEXPIRE', set, ARGV[3])
-return 1
-`
-const writeSha = await client.script("LOAD", WRITE_SCRIPT)
+const writeSha = await client.script("LOAD", RAW_WRITE_SCRIPT)
 const BASE = `${PREFIX}:`
 
 app.use(async (ctx) => {

@@ -8,7 +8,7 @@ import { HttpApp, HttpRouter, HttpServerRequest, HttpServerResponse } from "@eff
 import { Effect } from "effect"
 import { Redis } from "ioredis"
 import { importHttp } from "../lib/library.mjs"
-import { MAX_AGE, nextLoginUser, nextWriteUser, PREFIX, PROFILE, REDIS_URL, serve } from "./common.mjs"
+import { MAX_AGE, nextLoginUser, nextWriteUser, PREFIX, PROFILE, RAW_WRITE_SCRIPT, REDIS_URL, serve } from "./common.mjs"
 
 const { SessionHttp } = await importHttp()
 const client = new Redis(REDIS_URL)
@@ -16,17 +16,7 @@ client.on("error", () => {})
 const COOKIE = "session-id"
 const hashKey = (id) => `${PREFIX}:{${id}}`
 const refKey = (value) => `${PREFIX}:user_id:{${value}}`
-const WRITE_SCRIPT = `
-local old = redis.call('HGET', KEYS[1], 'user_id')
-if old and old ~= ARGV[2] then redis.call('SREM', KEYS[2] .. 'user_id:{' .. old .. '}', ARGV[1]) end
-redis.call('HSET', KEYS[1], 'user_id', ARGV[2])
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-local set = KEYS[2] .. 'user_id:{' .. ARGV[2] .. '}'
-redis.call('SADD', set, ARGV[1])
-redis.call('PEXPIRE', set, ARGV[3])
-return 1
-`
-const writeSha = await client.script("LOAD", WRITE_SCRIPT)
+const writeSha = await client.script("LOAD", RAW_WRITE_SCRIPT)
 const BASE = `${PREFIX}:`
 const cookieOptions = () => ({ httpOnly: true, sameSite: "lax", path: "/", expires: new Date(Date.now() + MAX_AGE) })
 const sessionId = Effect.map(HttpServerRequest.HttpServerRequest, (request) => request.cookies[COOKIE])
