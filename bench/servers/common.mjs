@@ -6,6 +6,7 @@
 //   GET /login  creates a session with SESSION_FIELDS (a fresh user_id) and sends its cookie
 //   GET /read   READ flow: reads the whole session and responds with it as JSON
 //   GET /write  WRITE flow: sets user_id (a referenced field) to a new value, responds "ok"
+import { randomBytes } from "node:crypto"
 import { createServer } from "node:http"
 import { Redis } from "ioredis"
 import Koa from "koa"
@@ -57,6 +58,19 @@ redis.call('SADD', set, ARGV[1])
 redis.call('PEXPIRE', set, ARGV[3])
 return 1
 `
+
+/**
+ * The ceilings' /login (ioredis-raw, platform-raw): a fresh session with PROFILE and a new
+ * user_id, in the library's key layout, in one MULTI. Returns the id and its user_id.
+ */
+export const rawLogin = async (client) => {
+  const id = randomBytes(18).toString("base64url")
+  const userId = String(nextLoginUser())
+  const hash = `${PREFIX}:{${id}}`
+  const set = `${PREFIX}:user_id:{${userId}}`
+  await client.multi().hset(hash, { id, user_id: userId, ...PROFILE }).pexpire(hash, MAX_AGE).sadd(set, id).pexpire(set, MAX_AGE).exec()
+  return { id, userId }
+}
 
 // The fields of a logged-in session (besides `id` and user_id).
 export const PROFILE = { name: "Ada Lovelace", email: "ada@example.com", role: "admin", locale: "en-GB" }

@@ -15,10 +15,9 @@
 //     Measured because it is the obvious way to write it, and it turns out slower than one
 //     EVALSHA (seven commands through ioredis instead of one).
 // The refreshed cookie is sent on every write, as the library does.
-import { randomBytes } from "node:crypto"
 import { Redis } from "ioredis"
 import Koa from "koa"
-import { MAX_AGE, nextLoginUser, nextWriteUser, PREFIX, PROFILE, RAW_WRITE_SCRIPT, REDIS_URL, serve } from "./common.mjs"
+import { MAX_AGE, nextWriteUser, PREFIX, RAW_WRITE_SCRIPT, rawLogin, REDIS_URL, serve } from "./common.mjs"
 
 const client = new Redis(REDIS_URL)
 client.on("error", () => {})
@@ -64,15 +63,7 @@ app.use(async (ctx) => {
       return
     }
     case "/login": {
-      const id = randomBytes(18).toString("base64url")
-      const userId = String(nextLoginUser())
-      await client
-        .multi()
-        .hset(hashKey(id), { id, user_id: userId, ...PROFILE })
-        .pexpire(hashKey(id), MAX_AGE)
-        .sadd(refKey(userId), id)
-        .pexpire(refKey(userId), MAX_AGE)
-        .exec()
+      const { id, userId } = await rawLogin(client)
       current.set(id, userId)
       ctx.cookies.set(COOKIE, id, cookieOptions)
       ctx.body = "ok"

@@ -3,19 +3,17 @@
 // one HGETALL of the hash named by the cookie; WRITE one EVALSHA of the same minimal
 // script, and the refreshed cookie (platform's own Set-Cookie) on every write. Served by
 // the same node:http listener as the middleware's stack (SessionHttp.toNodeListener).
-import { randomBytes } from "node:crypto"
 import { HttpApp, HttpRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { Effect } from "effect"
 import { Redis } from "ioredis"
 import { importHttp } from "../lib/library.mjs"
-import { MAX_AGE, nextLoginUser, nextWriteUser, PREFIX, PROFILE, RAW_WRITE_SCRIPT, REDIS_URL, serve } from "./common.mjs"
+import { MAX_AGE, nextWriteUser, PREFIX, RAW_WRITE_SCRIPT, rawLogin, REDIS_URL, serve } from "./common.mjs"
 
 const { SessionHttp } = await importHttp()
 const client = new Redis(REDIS_URL)
 client.on("error", () => {})
 const COOKIE = "session-id"
 const hashKey = (id) => `${PREFIX}:{${id}}`
-const refKey = (value) => `${PREFIX}:user_id:{${value}}`
 const writeSha = await client.script("LOAD", RAW_WRITE_SCRIPT)
 const BASE = `${PREFIX}:`
 const cookieOptions = () => ({ httpOnly: true, sameSite: "lax", path: "/", expires: new Date(Date.now() + MAX_AGE) })
@@ -44,17 +42,7 @@ const app = HttpRouter.empty.pipe(
   HttpRouter.get(
     "/login",
     Effect.gen(function* () {
-      const id = randomBytes(18).toString("base64url")
-      const userId = String(nextLoginUser())
-      yield* Effect.promise(() =>
-        client
-          .multi()
-          .hset(hashKey(id), { id, user_id: userId, ...PROFILE })
-          .pexpire(hashKey(id), MAX_AGE)
-          .sadd(refKey(userId), id)
-          .pexpire(refKey(userId), MAX_AGE)
-          .exec()
-      )
+      const { id } = yield* Effect.promise(() => rawLogin(client))
       return yield* withCookie(HttpServerResponse.text("ok"), id)
     })
   )
