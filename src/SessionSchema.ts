@@ -15,10 +15,10 @@ import type { Schema, Types } from "effect"
 import type { KoaSession, PromiseStore } from "./internal/koa/types.js"
 import { makeCodec } from "./internal/schema/codec.js"
 import type { Fields } from "./internal/schema/codec.js"
-import type { MaxAgeInput, SessionStoreError } from "./internal/store/types.js"
+import type { DeleteByReferenceOptions, MaxAgeInput, SessionStoreError } from "./internal/store/types.js"
 import { Session } from "./Session.js"
 import type { SessionService } from "./Session.js"
-import type { InvalidSessionData, RedisError, SessionDecodeError } from "./SessionError.js"
+import type { InvalidSessionData, InvalidSessionId, RedisError, SessionDecodeError } from "./SessionError.js"
 import { SessionConfigError } from "./SessionError.js"
 import { SessionStore } from "./SessionStore.js"
 import type { SessionStoreService } from "./SessionStore.js"
@@ -115,11 +115,12 @@ export interface TypedSessionStore<F extends Fields> {
     field: K,
     value: Schema.Schema.Type<F[K]>
   ) => Effect.Effect<Array<string>, RedisError | InvalidSessionData>
-  /** Deletes every session whose `field` holds `value` (encoded by the field's schema); how many. */
+  /** Deletes every session whose `field` holds `value` (encoded by the field's schema), but `options.except`; how many. */
   readonly deleteByReference: <K extends FieldName<F>>(
     field: K,
-    value: Schema.Schema.Type<F[K]>
-  ) => Effect.Effect<number, RedisError | InvalidSessionData>
+    value: Schema.Schema.Type<F[K]>,
+    options?: DeleteByReferenceOptions
+  ) => Effect.Effect<number, RedisError | InvalidSessionData | InvalidSessionId>
 }
 
 /**
@@ -236,8 +237,8 @@ export const make = <F extends Fields>(fields: F & CheckFields<F>): SessionSchem
     setExisting: (id, values, maxAge) => Effect.flatMap(encode(values), (encoded) => service.setExisting(id, encoded, maxAge)),
     unset: (id, fields, maxAge) => service.unset(id, fields, maxAge),
     listByReference: (field, value) => Effect.flatMap(codec.encodeValue(field, value), (encoded) => service.listByReference(field, encoded)),
-    deleteByReference: (field, value) =>
-      Effect.flatMap(codec.encodeValue(field, value), (encoded) => service.deleteByReference(field, encoded))
+    deleteByReference: (field, value, options) =>
+      Effect.flatMap(codec.encodeValue(field, value), (encoded) => service.deleteByReference(field, encoded, options))
   })
 
   const koa = (session: KoaSession): TypedKoaSession<F> => ({

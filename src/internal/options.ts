@@ -21,7 +21,19 @@ const configError = (option: string, reason: string) => new SessionConfigError({
 // ---- option names ----
 
 /** The options of `SessionStore.make/layer`. */
-export const STORE_OPTION_NAMES: ReadonlyArray<string> = ["prefix", "namespace", "references", "maxAge", "byteLength", "limits"]
+export const STORE_OPTION_NAMES: ReadonlyArray<string> = [
+  "prefix",
+  "namespace",
+  "references",
+  "maxAge",
+  "byteLength",
+  "limits",
+  "rolling",
+  "rollingInterval",
+  "absoluteMaxAge",
+  "track",
+  "onEvict"
+]
 
 /** The keys of the `limits` option. */
 export const LIMIT_NAMES: ReadonlyArray<string> = Object.keys(DEFAULT_LIMITS)

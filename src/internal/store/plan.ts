@@ -19,7 +19,9 @@ import {
   encodeValues,
   ID_FIELD
 } from "../validate.js"
-import type { RegenerateOptions, SessionData, SessionStoreOptions, SessionValue } from "./types.js"
+import type { ClientInfo, Controls } from "./controls.js"
+import { absoluteDeadline, clientPairs, CONTROL_FIELDS, CREATED_AT_FIELD, resolveControls, resolveMaxSessions, storedTime } from "./controls.js"
+import type { RegenerateOptions, SessionData, SessionEviction, SessionStoreOptions, SessionValue } from "./types.js"
 
 /** Ids per SSCAN page in `listByReference` / `deleteByReference`. */
 export const SCAN_BATCH = 500
@@ -32,6 +34,9 @@ export interface ResolvedOptions {
   readonly maxAgeMillis: number
   readonly byteLength: number
   readonly limits: Limits
+  /** The account controls (lifetimes, caps, tracking); all off by default. */
+  readonly controls: Controls
+  readonly onEvict: ((eviction: SessionEviction) => void) | undefined
 }
 
 const configError = (option: string, reason: string) => new SessionConfigError({ option, reason })
@@ -88,7 +93,13 @@ export const resolveOptionValues = (options: SessionStoreOptions): ResolvedOptio
   if (!Number.isInteger(byteLength) || byteLength < 12 || byteLength > 96) {
     return configError("byteLength", "must be an integer from 12 to 96 (ids are 16 to 128 characters)")
   }
-  return { prefix: resolvePrefix(options), references: Array.from(new Set(references)), maxAgeMillis, byteLength, limits }
+  const fields = Array.from(new Set(references))
+  const maxSessions = resolveMaxSessions(options.references, fields)
+  if (maxSessions instanceof SessionConfigError) return maxSessions
+  const controls = resolveControls(options, maxAgeMillis, maxSessions)
+  if (controls instanceof SessionConfigError) return controls
+  if (options.onEvict !== undefined && typeof options.onEvict !== "function") return configError("onEvict", "must be a function")
+  return { prefix: resolvePrefix(options), references: fields, maxAgeMillis, byteLength, limits, controls, onEvict: options.onEvict }
 }
 
 // `{ maxFields: undefined }` means the default, as an absent key does.
@@ -109,6 +120,8 @@ export const ttlOf = (maxAge: MaxAgeInput | null | undefined, defaultMillis: num
 export interface GetPlan {
   readonly id: string
   readonly fields: ReadonlyArray<string> | undefined
+  /** A field read only to check the absolute deadline, dropped from the answer. */
+  readonly drop: string | undefined
 }
 
 /** `set` / `setExisting`: the flat field/value list and the TTL in ms. */
@@ -156,7 +169,8 @@ export type StoreInputError = InvalidSessionId | InvalidSessionData
 export interface StoreRules extends ResolvedOptions {
   readonly newId: () => string
   readonly get: (id: string, fields?: ReadonlyArray<string> | null) => GetPlan | StoreInputError
-  readonly write: (id: string, values: unknown, maxAge: MaxAgeInput | null | undefined) => WritePlan | StoreInputError
+  /** `client`: what the request tells of its device, recorded when tracked. */
+  readonly write: (id: string, values: unknown, maxAge: MaxAgeInput | null | undefined, client?: ClientInfo) => WritePlan | StoreInputError
   readonly unset: (id: string, fields: ReadonlyArray<string>, maxAge: MaxAgeInput | null | undefined) => UnsetPlan | StoreInputError
   readonly touch: (id: string, maxAge: MaxAgeInput | null | undefined) => TouchPlan | StoreInputError
   readonly delete: (id: string) => string | InvalidSessionId
@@ -167,11 +181,26 @@ export interface StoreRules extends ResolvedOptions {
     options: RegenerateOptions | undefined
   ) => RegeneratePlan | StoreInputError
   readonly reference: (field: string, value: SessionValue) => ReferencePlan | InvalidSessionData
+  /**
+   * The session as the app sees it at `now` (epoch ms): `{}` once its absolute deadline
+   * passed (a session a shorter `absoluteMaxAge` caught before its next write), without
+   * the field the plan read only for that check.
+   */
+  readonly alive: (plan: GetPlan, session: SessionData, now: number) => SessionData
 }
 
 export const makeRules = (options: ResolvedOptions): StoreRules => {
-  const { references, maxAgeMillis, byteLength, limits } = options
+  const { references, maxAgeMillis, byteLength, limits, controls } = options
   const isReference = new Set(references)
+  // While controls are on, their fields are the store's: the app reads them, never writes them.
+  const reserved = controls.on ? new Set(CONTROL_FIELDS) : undefined
+  const refuseReserved = (fields: ReadonlyArray<string>, step: number): InvalidSessionData | undefined => {
+    if (reserved === undefined) return undefined
+    for (let i = 0; i < fields.length; i += step) {
+      if (reserved.has(fields[i]!)) return new InvalidSessionData({ reason: "a field the store keeps (read-only)", field: fields[i]! })
+    }
+    return undefined
+  }
   const ttlFor = (maxAge: MaxAgeInput | null | undefined) => ttlOf(maxAge, maxAgeMillis)
   const newId = () => randomBytes(byteLength).toString("base64url")
   return {
@@ -180,25 +209,36 @@ export const makeRules = (options: ResolvedOptions): StoreRules => {
     get: (id, fields) => {
       const badId = checkSessionId(id)
       if (badId !== undefined) return badId
-      if (fields === undefined || fields === null) return { id, fields: undefined }
+      if (fields === undefined || fields === null) return { id, fields: undefined, drop: undefined }
       const list = checkFieldList(fields, limits, { allowId: true })
       if (!Array.isArray(list)) return list
       if (!list.includes(ID_FIELD)) list.push(ID_FIELD)
-      return { id, fields: list }
+      let drop: string | undefined
+      if (controls.absoluteMaxAgeMillis !== undefined && !list.includes(CREATED_AT_FIELD)) {
+        list.push(CREATED_AT_FIELD)
+        drop = CREATED_AT_FIELD
+      }
+      return { id, fields: list, drop }
     },
-    write: (id, values, maxAge) => {
+    write: (id, values, maxAge, client) => {
       const badId = checkSessionId(id)
       if (badId !== undefined) return badId
       const pairs = encodeValues(values, limits)
       if (!Array.isArray(pairs)) return pairs
+      const bad = refuseReserved(pairs, 2)
+      if (bad !== undefined) return bad
       const ttl = ttlFor(maxAge)
-      return typeof ttl === "number" ? { id, pairs, ttl } : ttl
+      if (typeof ttl !== "number") return ttl
+      const tracked = clientPairs(controls, client)
+      return { id, pairs: tracked.length === 0 ? pairs : [...pairs, ...tracked], ttl }
     },
     unset: (id, fields, maxAge) => {
       const badId = checkSessionId(id)
       if (badId !== undefined) return badId
       const list = checkFieldList(fields, limits, { allowId: false })
       if (!Array.isArray(list)) return list
+      const bad = refuseReserved(list, 1)
+      if (bad !== undefined) return bad
       const ttl = ttlFor(maxAge)
       return typeof ttl === "number" ? { id, fields: list, ttl } : ttl
     },
@@ -225,6 +265,12 @@ export const makeRules = (options: ResolvedOptions): StoreRules => {
       if (!isReference.has(field)) return new InvalidSessionData({ reason: "not a configured reference field", field })
       const encoded = encodeValue(field, value, limits)
       return typeof encoded === "string" ? { field, value: encoded } : encoded
+    },
+    alive: (plan, session, now) => {
+      const deadline = absoluteDeadline(controls, storedTime(session[CREATED_AT_FIELD]))
+      if (deadline !== undefined && deadline <= now) return {}
+      if (plan.drop !== undefined) delete session[plan.drop]
+      return session
     }
   }
 }

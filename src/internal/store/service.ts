@@ -2,17 +2,28 @@
 // the public `SessionStoreService` from one, and remembers the actions behind each
 // service so the Promise facade and `Session` can run them without a fiber per command.
 // A service made elsewhere (a test double) is adapted: its Effects become the actions.
-import { Effect } from "effect"
+import { Chunk, Effect, Option, Stream } from "effect"
 import type { RedisClientService } from "../../RedisClient.js"
 import type { InvalidSessionData, InvalidSessionId, RedisError } from "../../SessionError.js"
 import { referenceKey, sessionKey } from "../keys.js"
+import { checkSessionId } from "../validate.js"
 import type { Action } from "./action.js"
-import { fromEffect, map } from "./action.js"
+import { andThen, done, failed, fromEffect, map } from "./action.js"
 import type { StoreRules } from "./plan.js"
 import type { Telemetry } from "./observability.js"
 import { makeTelemetry, observed } from "./observability.js"
 import { labelled, observeClient, toEffect } from "./run.js"
-import type { MaxAgeInput, RegenerateOptions, SessionData, SessionStoreError, SessionStoreService, SessionValue } from "./types.js"
+import type { ClientInfo } from "./controls.js"
+import type {
+  MaxAgeInput,
+  RegenerateOptions,
+  SessionData,
+  SessionInfo,
+  SessionLifetime,
+  SessionStoreError,
+  SessionStoreService,
+  SessionValue
+} from "./types.js"
 
 /** What `regenerate` did: the new id and the lifetime it kept (ms; unknown for an adapted service). */
 export interface Regenerated {
@@ -20,14 +31,40 @@ export interface Regenerated {
   readonly ttl: number | undefined
 }
 
+/** What a Session read found: the session, and the lifetime it was renewed to (rolling), if it was. */
+export interface ReadResult {
+  readonly session: SessionData
+  /** The new idle lifetime in ms when this read renewed it (the cookie follows), else `undefined`. */
+  readonly renewedTtl: number | undefined
+}
+
+/** One page of `listSessions`: the live sessions it found and the cursor of the next ("0": the last page). */
+export interface SessionPage {
+  readonly sessions: ReadonlyArray<SessionInfo>
+  readonly cursor: string
+}
+
 /** The store's operations as actions: same inputs, results and errors as {@link SessionStoreService}. */
 export interface StoreActions {
   readonly get: (id: string, fields?: ReadonlyArray<string> | null) => Action<SessionData, InvalidSessionId | InvalidSessionData | RedisError>
-  readonly set: (id: string, values: Readonly<Record<string, SessionValue>>, maxAge?: MaxAgeInput | null) => Action<void, SessionStoreError>
+  /**
+   * A Session's read: `get`, plus (with controls that observe reads) the read-side update at
+   * most once per `rollingInterval`: last-seen (and tracked client data) recorded, the idle
+   * lifetime renewed when `rolling`, the creation time recorded when missing. Never for a
+   * session being revoked.
+   */
+  readonly read: (id: string, fields: ReadonlyArray<string> | null | undefined, client: ClientInfo | undefined) => Action<ReadResult, SessionStoreError>
+  readonly set: (
+    id: string,
+    values: Readonly<Record<string, SessionValue>>,
+    maxAge?: MaxAgeInput | null,
+    client?: ClientInfo
+  ) => Action<void, SessionStoreError>
   readonly setExisting: (
     id: string,
     values: Readonly<Record<string, SessionValue>>,
-    maxAge?: MaxAgeInput | null
+    maxAge?: MaxAgeInput | null,
+    client?: ClientInfo
   ) => Action<boolean, SessionStoreError>
   readonly unset: (id: string, fields: ReadonlyArray<string>, maxAge?: MaxAgeInput | null) => Action<boolean, SessionStoreError>
   readonly touch: (id: string, maxAge?: MaxAgeInput | null) => Action<boolean, SessionStoreError>
@@ -39,7 +76,13 @@ export interface StoreActions {
     options?: RegenerateOptions
   ) => Action<Regenerated | undefined, SessionStoreError>
   readonly listByReference: (field: string, value: SessionValue) => Action<Array<string>, RedisError | InvalidSessionData>
-  readonly deleteByReference: (field: string, value: SessionValue) => Action<number, RedisError | InvalidSessionData>
+  /** `except`: an id (already checked) to spare. */
+  readonly deleteByReference: (field: string, value: SessionValue, except?: string) => Action<number, RedisError | InvalidSessionData>
+  /** One page of `listSessions`, from `cursor` ("0" for the first). */
+  readonly listSessionsPage: (field: string, value: SessionValue, cursor: string) => Action<SessionPage, RedisError | InvalidSessionData>
+  readonly lifetime: (id: string) => Action<SessionLifetime | undefined, SessionStoreError>
+  /** Deletes the session only when its `field` holds `value`, in one atomic step; whether it did. */
+  readonly deleteHolding: (id: string, field: string, value: SessionValue) => Action<boolean, SessionStoreError>
 }
 
 /** A store's actions and the client their commands go to (none for the memory store). */
@@ -69,7 +112,11 @@ const labelActions = (actions: StoreActions): StoreActions => ({
   delete: (id) => labelled("SessionStore.delete", actions.delete(id)),
   regenerate: (id, newId, maxAge, options) => labelled("SessionStore.regenerate", actions.regenerate(id, newId, maxAge, options)),
   listByReference: (field, value) => labelled("SessionStore.listByReference", actions.listByReference(field, value)),
-  deleteByReference: (field, value) => labelled("SessionStore.deleteByReference", actions.deleteByReference(field, value))
+  deleteByReference: (field, value, except) => labelled("SessionStore.deleteByReference", actions.deleteByReference(field, value, except)),
+  read: (id, fields, client) => labelled("SessionStore.read", actions.read(id, fields, client)),
+  listSessionsPage: (field, value, cursor) => labelled("SessionStore.listSessions", actions.listSessionsPage(field, value, cursor)),
+  lifetime: (id) => labelled("SessionStore.lifetime", actions.lifetime(id)),
+  deleteHolding: (id, field, value) => labelled("SessionStore.deleteHolding", actions.deleteHolding(id, field, value))
 })
 
 const observe = (backend: Backend, prefix: string, references: number): ObservedBackend => {
@@ -107,7 +154,22 @@ export const makeService = (rules: StoreRules, plain: Backend): SessionStoreServ
     delete: (id) => traced("SessionStore.delete", () => actions.delete(id)),
     regenerate: (id, newId, maxAge, options) => traced("SessionStore.regenerate", () => map(actions.regenerate(id, newId, maxAge, options), (done) => done?.id)),
     listByReference: (field, value) => traced("SessionStore.listByReference", () => actions.listByReference(field, value)),
-    deleteByReference: (field, value) => traced("SessionStore.deleteByReference", () => actions.deleteByReference(field, value))
+    deleteByReference: (field, value, options) =>
+      traced("SessionStore.deleteByReference", (): Action<number, RedisError | InvalidSessionData | InvalidSessionId> => {
+        const except = options?.except
+        if (except === undefined) return actions.deleteByReference(field, value)
+        const bad = checkSessionId(except)
+        return bad === undefined ? actions.deleteByReference(field, value, except) : failed(bad)
+      }),
+    // Page by page, each page its own span: memory stays bounded by a page, whatever the set's size.
+    listSessions: (field, value) =>
+      Stream.paginateChunkEffect("0", (cursor: string | undefined) =>
+        Effect.map(
+          traced("SessionStore.listSessions", () => actions.listSessionsPage(field, value, cursor ?? "0")),
+          (page) => [Chunk.fromIterable(page.sessions), page.cursor === "0" ? Option.none() : Option.some(page.cursor)] as const
+        )
+      ),
+    lifetime: (id) => traced("SessionStore.lifetime", () => actions.lifetime(id))
   }
   backends.set(service, backend)
   return service
@@ -133,5 +195,16 @@ const adapt = (service: SessionStoreService): StoreActions => ({
   regenerate: (id, newId, maxAge, options) =>
     map(fromEffect(service.regenerate(id, newId, maxAge, options)), (next) => (next === undefined ? undefined : { id: next, ttl: undefined })),
   listByReference: (field, value) => fromEffect(service.listByReference(field, value)),
-  deleteByReference: (field, value) => fromEffect(service.deleteByReference(field, value))
+  deleteByReference: (field, value, except) =>
+    fromEffect(service.deleteByReference(field, value, except === undefined ? undefined : { except })) as Action<number, RedisError | InvalidSessionData>,
+  // A double's reads are plain gets (no rolling), its pages one whole listing.
+  read: (id, fields) => map(fromEffect(service.get(id, fields ?? undefined)), (session) => ({ session, renewedTtl: undefined })),
+  listSessionsPage: (field, value) =>
+    map(fromEffect(Stream.runCollect(service.listSessions(field, value))), (all) => ({ sessions: Chunk.toArray(all), cursor: "0" })),
+  lifetime: (id) => fromEffect(service.lifetime(id)),
+  // Not atomic on a double: its own get, then its delete.
+  deleteHolding: (id, field, value) =>
+    andThen(fromEffect(service.get(id, [field])), (session) =>
+      session[field] === String(value) ? fromEffect(service.delete(id)) : done(false)
+    )
 })

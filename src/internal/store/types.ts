@@ -1,7 +1,7 @@
 // The store's contract: what every backend (Redis, Redis Cluster, memory) implements
 // and what `SessionStore` provides. Types only, so the backends can depend on it and the
 // public module can depend on them.
-import type { Effect } from "effect"
+import type { Effect, Stream } from "effect"
 import type { MaxAgeInput } from "../duration.js"
 import type { Limits } from "../validate.js"
 import type { InvalidSessionData, InvalidSessionId, RedisError } from "../../SessionError.js"
@@ -46,8 +46,11 @@ export interface SessionStoreOptions {
    * Names may not contain `:`, `{` or `}`: sets are keyed `<prefix>:<field>:{<value>}`, so
    * `["a", "a:{b"]` would make `("a", "b:{c")` and `("a:{b", "c")` share a key. Nor may
    * they be `id`, empty, or hold control characters.
+   *
+   * The object form takes per-field options: `{ user_id: { maxSessions: 5 } }` caps the
+   * live sessions of one value (see {@link ReferenceOptions}).
    */
-  readonly references?: ReadonlyArray<string> | Readonly<Record<string, unknown>> | undefined
+  readonly references?: ReadonlyArray<string> | Readonly<Record<string, ReferenceOptions | boolean | null>> | undefined
   /**
    * Session lifetime: milliseconds, a string the `ms` package parses (`"28 days"`, `"2h"`)
    * or an Effect duration string (`"250 millis"`), or a `Duration`; 1 ms to 1000 years. Default 28 days (also for `null`). `0` and `""`
@@ -63,6 +66,123 @@ export interface SessionStoreOptions {
    * names (`maxFieldLength`), 64 KiB values (`maxValueBytes`). Other names are refused.
    */
   readonly limits?: Partial<Limits> | undefined
+  /**
+   * Rolling sessions (default `false`, as v3): a read of a live session through the
+   * per-request `Session` (`ctx.session.get`) also extends its idle lifetime to `maxAge`
+   * (never shortening it) and re-sends the cookie, at most once per `rollingInterval`.
+   * `SessionStore.get` never writes.
+   */
+  readonly rolling?: boolean | undefined
+  /**
+   * Least time between two read-side updates of one session (the rolling renewal, the
+   * last-seen time): a burst of reads costs at most one write. Default: a tenth of
+   * `maxAge`. Must be shorter than `maxAge`.
+   */
+  readonly rollingInterval?: MaxAgeInput | undefined
+  /**
+   * Absolute lifetime (default: none): a session dies at creation + `absoluteMaxAge`
+   * whatever its activity. No write, `touch` or rolling read gives it a TTL past that
+   * deadline; `regenerate` keeps the creation time. Must be at least `maxAge`. Sessions
+   * written without a creation time (by v3, or before this option) count as created when
+   * first written.
+   */
+  readonly absoluteMaxAge?: MaxAgeInput | undefined
+  /**
+   * Device metadata a Session write records in reserved fields of the hash (never in
+   * reference sets): the request's `User-Agent` (cut to 512 characters) and client
+   * address (`ctx.ip` in Koa). `listSessions` returns them.
+   */
+  readonly track?: TrackOptions | undefined
+  /**
+   * Called after a write evicted sessions to keep a value within its `maxSessions`: the
+   * field, the value and how many sessions were signed out (never their ids). Exceptions
+   * it throws are ignored.
+   */
+  readonly onEvict?: ((eviction: SessionEviction) => void) | undefined
+}
+
+/**
+ * Options of one referenced field, in the object form of `references`. v3's `{}`, `true`
+ * and `null` mean none.
+ *
+ * @since 4.0.0
+ * @category models
+ */
+export interface ReferenceOptions {
+  /**
+   * Most live sessions one value may hold (an integer ≥ 1). A write that would give the
+   * value one more deletes the least recently active sessions (with all their references),
+   * atomically on a single server; see the README's "Security" section for the cluster.
+   */
+  readonly maxSessions?: number | undefined
+}
+
+/**
+ * What device metadata Session writes record (the creation and last-seen times are
+ * recorded whenever a control is on).
+ *
+ * @since 4.0.0
+ * @category models
+ */
+export interface TrackOptions {
+  readonly userAgent?: boolean | undefined
+  readonly ip?: boolean | undefined
+}
+
+/**
+ * Sessions a write evicted to keep a value within `maxSessions`.
+ *
+ * @since 4.0.0
+ * @category models
+ */
+export interface SessionEviction {
+  readonly field: string
+  readonly value: string
+  /** How many sessions were deleted. */
+  readonly evicted: number
+}
+
+/**
+ * A live session of a value, as `listSessions` reports it. Times are epoch milliseconds
+ * (the store's clock: Redis' `TIME`, or Effect's `Clock` for the memory store); a time the
+ * session never recorded (no control was on when it was written, or v3 wrote it) is absent.
+ *
+ * @since 4.0.0
+ * @category models
+ */
+export interface SessionInfo {
+  readonly id: string
+  readonly createdAt?: number | undefined
+  readonly lastSeenAt?: number | undefined
+  /** When its idle lifetime ends; absent for a session without a TTL (v3 could leave one). */
+  readonly expiresAt?: number | undefined
+  readonly absoluteExpiresAt?: number | undefined
+  readonly userAgent?: string | undefined
+  readonly ip?: string | undefined
+}
+
+/**
+ * When a session ends: `expiresAt` (idle) and `absoluteExpiresAt` (creation +
+ * `absoluteMaxAge`), and when it was created. Epoch milliseconds.
+ *
+ * @since 4.0.0
+ * @category models
+ */
+export interface SessionLifetime {
+  readonly createdAt?: number | undefined
+  readonly expiresAt?: number | undefined
+  readonly absoluteExpiresAt?: number | undefined
+}
+
+/**
+ * Options of `deleteByReference`.
+ *
+ * @since 4.0.0
+ * @category models
+ */
+export interface DeleteByReferenceOptions {
+  /** A session id to spare ("sign out my other devices"): it keeps its data and its references. */
+  readonly except?: string | undefined
 }
 
 /**
@@ -167,7 +287,19 @@ export interface SessionStoreService {
    * value) is not affected. On a Redis Cluster the same holds, by a protocol of
    * single-slot steps (README, "Redis Cluster").
    */
-  readonly deleteByReference: (field: string, value: SessionValue) => Effect.Effect<number, RedisError | InvalidSessionData>
+  readonly deleteByReference: (
+    field: string,
+    value: SessionValue,
+    options?: DeleteByReferenceOptions
+  ) => Effect.Effect<number, RedisError | InvalidSessionData | InvalidSessionId>
+  /**
+   * The live sessions whose `field` holds `value`, with their times and device metadata,
+   * as a stream read page by page (bounded memory for sets of any size). Prunes ids of
+   * sessions that are gone, as `listByReference` does.
+   */
+  readonly listSessions: (field: string, value: SessionValue) => Stream.Stream<SessionInfo, RedisError | InvalidSessionData>
+  /** When the session was created and when it ends; `undefined` when it does not exist. */
+  readonly lifetime: (id: string) => Effect.Effect<SessionLifetime | undefined, SessionStoreError>
 }
 
 /**
