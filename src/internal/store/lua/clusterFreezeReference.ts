@@ -4,7 +4,9 @@ import { freezeLua } from "./freezeReference.js"
 
 /**
  * Cluster mode, the first step of `deleteByReference`, on the value's slot. KEYS: the
- * reference set, its revoking set (same hash tag). Moves the members of the reference
+ * reference set, its revoking set (same hash tag). ARGV: an id to spare ("" or absent:
+ * none), which stays in the set, with the set's TTL (the set outlived it, so it still
+ * does), and out of the revoking set. Moves the other members of the reference
  * set into the revoking set in one step (merging into one a concurrent or interrupted
  * revoke left, keeping the longer TTL, none when either has none), so a fresh login for
  * the value starts a new set, and a `regenerate` whose old id is in the revoking set is
@@ -18,7 +20,16 @@ export const clusterFreezeReference = LuaScript.make(
     freezeLua +
     `
 local now = nowMillis()
-freeze(KEYS[1], KEYS[2])
+local set, revoking, except = KEYS[1], KEYS[2], ARGV[1] or ''
+if except ~= '' and redis.call('SISMEMBER', set, except) == 1 then
+  local ttl = redis.call('PTTL', set)
+  redis.call('SREM', set, except)
+  freeze(set, revoking)
+  redis.call('SADD', set, except)
+  if ttl >= 0 then redis.call('PEXPIRE', set, ttl) end
+else
+  freeze(set, revoking)
+end
 return now
 `
 )
