@@ -19,7 +19,7 @@ import { assignField } from "../../validate.js"
 import type { Action } from "../action.js"
 import { checked, checkedData, command, done, fromEffect, map, script } from "../action.js"
 import type { CapCandidate } from "../controls.js"
-import { absoluteDeadline, clientPairs, storedTime } from "../controls.js"
+import { absoluteDeadline, clientPairs, evictionOrder, storedTime } from "../controls.js"
 import { clusterReadSession } from "../lua/clusterReadSession.js"
 import { clusterSessionInfo } from "../lua/clusterSessionInfo.js"
 import type { StoreRules } from "../plan.js"
@@ -126,12 +126,14 @@ export const makeClusterSessions = (rules: StoreRules, redis: RedisClientService
     })
 
   /**
-   * The cap of field `index` for `value`, which `id` has just joined: every live holder (the
-   * writer included) ranked by last activity (last-seen, else creation, else 0; ties: the
-   * writer first, then the smaller id); all but the `maxSessions` most recent are deleted,
-   * each only if it still holds the value. One consistent order for every writer, so
-   * concurrent joins agree on whom to keep: at quiescence the value holds its `maxSessions`
-   * most recently active sessions (see the README, "Redis Cluster").
+   * The cap of field `index` for `value`, which `id` has just joined: every live holder, the
+   * writer included, ranked by last activity (last-seen, else creation, else 0; ties: the
+   * smaller id first, as `evictionOrder`); all but the `maxSessions` most recent are deleted,
+   * each only if it still holds the value. One order for every writer, the writer not
+   * favoured, so concurrent joins agree on whom to keep: at quiescence the value holds
+   * exactly its `maxSessions` most recently active sessions (README, "Redis Cluster"). In
+   * sequential writes the writer is the most recent (its last-seen is the newest time) but
+   * for a tie in the same millisecond or clock skew between nodes.
    */
   const capValue = (operation: string, id: string, index: number, value: string): Effect.Effect<SessionEviction, RedisError> =>
     Effect.gen(function* () {
@@ -148,12 +150,10 @@ export const makeClusterSessions = (rules: StoreRules, redis: RedisClientService
       for (const state of found) {
         if (state !== undefined) live.push({ id: state.id, lastSeenAt: storedTime(state.lastSeenAt) ?? storedTime(state.createdAt) ?? 0 })
       }
-      if (live.length <= max) return { field, value, evicted: 0 }
-      const rank = (c: CapCandidate) => (c.id === id ? 1 : 0)
-      live.sort((a, b) => a.lastSeenAt - b.lastSeenAt || rank(a) - rank(b) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
-      const evicted = yield* Effect.forEach(live.slice(0, live.length - max), (victim) => deleteOne(operation, victim.id, field, value), {
-        concurrency: ID_CONCURRENCY
-      })
+      // evictionOrder's order over every holder, the writer among them (hence max + 1).
+      const victims = evictionOrder(live, max + 1)
+      if (victims.length === 0) return { field, value, evicted: 0 }
+      const evicted = yield* Effect.forEach(victims, (victim) => deleteOne(operation, victim, field, value), { concurrency: ID_CONCURRENCY })
       return { field, value, evicted: evicted.filter(Boolean).length }
     })
 
