@@ -41,8 +41,7 @@ export const makeClusterActions = (rules: StoreRules, redis: RedisClientService)
     )
 
   return {
-    get: (id, fields) =>
-      checked(rules.get(id, fields), (plan) => map(getCommand(prefix, plan), (session) => rules.alive(plan, session, Date.now()))),
+    get: (id, fields) => checked(rules.get(id, fields), (plan) => getCommand(prefix, plan, rules)),
 
     read: sessions.read,
 

@@ -19,7 +19,7 @@ import { assignField } from "../../validate.js"
 import type { Action } from "../action.js"
 import { checked, checkedData, command, done, fromEffect, map, script } from "../action.js"
 import type { CapCandidate } from "../controls.js"
-import { absoluteDeadline, clientPairs, evictionOrder, storedTime } from "../controls.js"
+import { absoluteDeadline, announceEvictions, clientPairs, evictionOrder, sessionInfo, sessionLifetime, storedTime } from "../controls.js"
 import { clusterReadSession } from "../lua/clusterReadSession.js"
 import { clusterSessionInfo } from "../lua/clusterSessionInfo.js"
 import type { StoreRules } from "../plan.js"
@@ -45,8 +45,6 @@ interface Info {
   readonly userAgent: Value
   readonly ip: Value
 }
-
-type Omitting<A> = { -readonly [K in keyof A]: A[K] }
 
 export const makeClusterSessions = (rules: StoreRules, redis: RedisClientService, protocol: Protocol) => {
   const { prefix, references, controls } = rules
@@ -99,31 +97,17 @@ export const makeClusterSessions = (rules: StoreRules, redis: RedisClientService
     return Effect.as(reconcile(operation, id, candidates, state), undefined)
   }
 
-  const sessionInfoOf = (found: Info): SessionInfo => {
-    const out: Omitting<SessionInfo> = { id: found.id }
-    const createdAt = storedTime(found.createdAt)
-    if (createdAt !== undefined) out.createdAt = createdAt
-    const lastSeenAt = storedTime(found.lastSeenAt)
-    if (lastSeenAt !== undefined) out.lastSeenAt = lastSeenAt
-    if (found.expireAt >= 0) out.expiresAt = found.expireAt
-    const deadline = deadlineOf(found)
-    if (deadline !== undefined) out.absoluteExpiresAt = deadline
-    if (found.userAgent) out.userAgent = found.userAgent
-    if (found.ip) out.ip = found.ip
-    return out
-  }
+  const expiresAtOf = (found: Info) => (found.expireAt >= 0 ? found.expireAt : undefined)
+
+  const sessionInfoOf = (found: Info): SessionInfo => sessionInfo(controls, found.id, found, expiresAtOf(found))
 
   const announce = (evictions: ReadonlyArray<SessionEviction>) =>
-    Effect.sync(() => {
-      for (const eviction of evictions) {
-        if (eviction.evicted === 0 || rules.onEvict === undefined) continue
-        try {
-          rules.onEvict(eviction)
-        } catch {
-          // ignored, as documented on the option
-        }
-      }
-    })
+    Effect.sync(() =>
+      announceEvictions(
+        rules.onEvict,
+        evictions.filter((eviction) => eviction.evicted > 0)
+      )
+    )
 
   /**
    * The cap of field `index` for `value`, which `id` has just joined: every live holder, the
@@ -153,7 +137,9 @@ export const makeClusterSessions = (rules: StoreRules, redis: RedisClientService
       // evictionOrder's order over every holder, the writer among them (hence max + 1).
       const victims = evictionOrder(live, max + 1)
       if (victims.length === 0) return { field, value, evicted: 0 }
-      const evicted = yield* Effect.forEach(victims, (victim) => deleteOne(operation, victim, field, value), { concurrency: ID_CONCURRENCY })
+      const evicted = yield* Effect.forEach(victims, (victim) => deleteOne(operation, victim, field, value), {
+        concurrency: ID_CONCURRENCY
+      })
       return { field, value, evicted: evicted.filter(Boolean).length }
     })
 
@@ -181,8 +167,7 @@ export const makeClusterSessions = (rules: StoreRules, redis: RedisClientService
 
   const read: StoreActions["read"] = (id, fields, client) =>
     checked(rules.get(id, fields), (plan): Action<ReadResult, SessionStoreError> => {
-      if (!controls.observesReads)
-        return map(getCommand(prefix, plan), (session) => ({ session: rules.alive(plan, session, Date.now()), renewedTtl: undefined }))
+      if (!controls.observesReads) return map(getCommand(prefix, plan, rules), (session) => ({ session, renewedTtl: undefined }))
       const operation = "SessionStore.read"
       const pairs = clientPairs(controls, client)
       const args = [controls.rollingIntervalMillis, absolute, nrefs, ...references, pairs.length, ...pairs, ...(plan.fields ?? [])]
@@ -220,13 +205,7 @@ export const makeClusterSessions = (rules: StoreRules, redis: RedisClientService
       script("SessionStore.lifetime", clusterSessionInfo, [hashKey(id)], [""], (reply): Action<SessionLifetime | undefined, never> => {
         const found = parseInfo(id, reply)
         if (found === undefined || pastDeadline(found)) return done(undefined)
-        const out: Omitting<SessionLifetime> = {}
-        const createdAt = storedTime(found.createdAt)
-        if (createdAt !== undefined) out.createdAt = createdAt
-        if (found.expireAt >= 0) out.expiresAt = found.expireAt
-        const deadline = deadlineOf(found)
-        if (deadline !== undefined) out.absoluteExpiresAt = deadline
-        return done(out)
+        return done(sessionLifetime(controls, found.createdAt, expiresAtOf(found)))
       })
     )
 

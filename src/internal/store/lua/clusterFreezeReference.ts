@@ -1,6 +1,6 @@
 import * as LuaScript from "../../../LuaScript.js"
 import { clusterCommonLua } from "./clusterCommon.js"
-import { freezeLua } from "./freezeReference.js"
+import { freezeExceptLua } from "./freezeReference.js"
 
 /**
  * Cluster mode, the first step of `deleteByReference`, on the value's slot. KEYS: the
@@ -17,19 +17,10 @@ export const clusterFreezeReference = LuaScript.make(
   "clusterFreezeReference",
   2,
   clusterCommonLua +
-    freezeLua +
+    freezeExceptLua +
     `
 local now = nowMillis()
-local set, revoking, except = KEYS[1], KEYS[2], ARGV[1] or ''
-if except ~= '' and redis.call('SISMEMBER', set, except) == 1 then
-  local ttl = redis.call('PTTL', set)
-  redis.call('SREM', set, except)
-  freeze(set, revoking)
-  redis.call('SADD', set, except)
-  if ttl >= 0 then redis.call('PEXPIRE', set, ttl) end
-else
-  freeze(set, revoking)
-end
+freezeExcept(KEYS[1], KEYS[2], ARGV[1] or '')
 return now
 `
 )
