@@ -36,11 +36,13 @@ const suite = (name: string, makeLayer: (typeof BACKENDS)[number][1]) => {
           const storage = yield* Storage
           const id = yield* newSession(store, { user_id: "ada" })
           const created = (yield* store.lifetime(id))!.createdAt!
+          // (150 ms apart, not 200: a cluster touch is five round trips, and a loaded machine
+          // must not run the last one past the deadline.)
           for (let i = 0; i < 3; i++) {
-            yield* storage.wait(200)
+            yield* storage.wait(150)
             expect(yield* store.touch(id)).toBe(true)
           }
-          // 600 ms in: a touch asks for 400 more; the deadline (700) allows about 100.
+          // 450 ms in: a touch asks for 400 more; the deadline (700) allows about 250.
           const now = yield* storage.now
           const left = yield* storage.ttl(id)
           expect(left).toBeGreaterThan(0)
@@ -48,7 +50,7 @@ const suite = (name: string, makeLayer: (typeof BACKENDS)[number][1]) => {
           const lifetime = (yield* store.lifetime(id))!
           expect(lifetime.absoluteExpiresAt).toBe(created + 700)
           expect(lifetime.expiresAt!).toBeLessThanOrEqual(created + 700 + storage.slack)
-          yield* storage.wait(150)
+          yield* storage.wait(300)
           expect(yield* store.get(id)).toEqual({})
           expect(yield* store.touch(id)).toBe(false)
           expect(yield* store.setExisting(id, { a: "1" })).toBe(false)
