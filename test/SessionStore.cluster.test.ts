@@ -854,6 +854,8 @@ describe("SessionStore on a cluster, account controls", () => {
     const prefix = uniquePrefix("cluster-absolute-shortened")
     const before = await controlledStore(prefix, { maxAge: 60_000, absoluteMaxAge: 120_000 })
     const ids = await Promise.all(Array.from({ length: 5 }, () => run(before.createSessionId)))
+    // The last one moved from team t0 to t before: its left record says so.
+    await run(before.set(ids[4]!, { team: "t0" }))
     for (const id of ids) await run(before.set(id, { user_id: "u", team: "t", name: "old" }))
     await sleep(350)
     const after = await controlledStore(prefix, { maxAge: 300, absoluteMaxAge: 300, rolling: true })
@@ -873,9 +875,16 @@ describe("SessionStore on a cluster, account controls", () => {
     for (const id of [writing, regenerating, reading, setting]) {
       expect(await cluster.exists(after.getSessionKey(id!))).toBe(id === setting ? 1 : 0)
     }
-    // Nobody is left in the sets but the one `get` never writes to (get is read-only).
+    // The fresh session records what the dead one held as left: a revoke of it that is
+    // running still deletes the id.
+    expect((await cluster.hkeys(`${after.getSessionKey(setting!)}:left`)).sort()).toEqual(["team:t", "team:t0", "user_id:u"])
+    // Nobody is left in the sets but the one `get` never writes to (get is read-only)…
     expect(await cluster.smembers(after.getReferenceKey("user_id", "u"))).toEqual([getting])
     expect(await cluster.smembers(after.getReferenceKey("team", "t"))).toEqual([getting])
+    // …which the device list does not show, and deletes.
+    expect(Chunk.toArray(await run(Stream.runCollect(after.listSessions("user_id", "u"))))).toEqual([])
+    expect(await cluster.exists(after.getSessionKey(getting!))).toBe(0)
+    expect(await cluster.smembers(after.getReferenceKey("team", "t"))).toEqual([])
     await cleanUp(prefix)
   })
 
