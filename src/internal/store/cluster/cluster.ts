@@ -144,8 +144,10 @@ export const makeClusterActions = (rules: StoreRules, redis: RedisClientService)
                 )
                 return yield* Effect.fail(new InvalidSessionId({ reason: "the new id is already in use" }))
               }
-              // …then the old hash goes, then the old id leaves its sets.
+              // …then the old hash goes, then the old id leaves its sets (and the new one those
+              // of a dead session the copy replaced under its id, past its absolute deadline).
               yield* deleteOne(operation, id, "", "")
+              created.old.forEach((value, index) => addCandidate(candidates, index, value))
               yield* reconcile(operation, plan.target, candidates, created.state)
               return { id: plan.target, ttl: created.ttl ?? ttl } as Regenerated | undefined
             })
