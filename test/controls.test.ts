@@ -184,7 +184,8 @@ const suite = (name: string, makeLayer: (typeof BACKENDS)[number][1]) => {
 
     // ---- rolling reads ----
     const rolling = uniquePrefix(`roll-${name}`)
-    layer(makeLayer({ prefix: rolling, references: ["user_id"], maxAge: 1000, rolling: true, rollingInterval: 300 }))("rolling", (it) => {
+    // An interval long enough for a burst of reads on a loaded machine (a cluster renewal is ~5 round trips).
+    layer(makeLayer({ prefix: rolling, references: ["user_id"], maxAge: 6000, rolling: true, rollingInterval: 1500 }))("rolling", (it) => {
       it.effect("a read renews the idle lifetime at most once per interval; SessionStore.get never does", () =>
         Effect.gen(function* () {
           const store = yield* SessionStore
@@ -192,19 +193,19 @@ const suite = (name: string, makeLayer: (typeof BACKENDS)[number][1]) => {
           const id = yield* newSession(store, { user_id: "gus" })
           // Within the interval of the write: nothing is due.
           expect((yield* read(store, id)).renewedTtl).toBeUndefined()
-          yield* storage.wait(350)
+          yield* storage.wait(1600)
           yield* store.get(id)
-          expect(yield* storage.ttl(id)).toBeLessThan(700)
+          expect(yield* storage.ttl(id)).toBeLessThan(4500)
           const renewals: Array<number | undefined> = []
           for (let i = 0; i < 5; i++) renewals.push((yield* read(store, id)).renewedTtl)
           expect(renewals.filter((ttl) => ttl !== undefined)).toHaveLength(1)
-          expect(renewals[0]).toBeGreaterThan(900)
+          expect(renewals[0]).toBeGreaterThan(5500)
           const seen = (yield* store.get(id))["_last_seen_at"]
           yield* storage.wait(100)
           for (let i = 0; i < 5; i++) expect((yield* read(store, id)).renewedTtl).toBeUndefined()
           // The burst wrote once: the last-seen time is the first read's.
           expect((yield* store.get(id))["_last_seen_at"]).toBe(seen)
-          expect(yield* storage.ttl(id)).toBeLessThan(950)
+          expect(yield* storage.ttl(id)).toBeLessThan(5950)
           // The data is answered as a get answers it.
           expect((yield* read(store, id, ["user_id"])).session).toEqual({ id, user_id: "gus" })
         })

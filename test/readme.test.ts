@@ -67,7 +67,7 @@ describe("README", () => {
       const laptop = new Browser(url, "Laptop/1")
       const phone = new Browser(url, "Phone/1")
       const user = `readme-${Date.now()}`
-      const csrf = (await (await laptop.request(`/login?user=${user}`)).json()).csrf as string
+      const csrf = ((await (await laptop.request(`/login?user=${user}`)).json()) as { csrf: string }).csrf
       await phone.request(`/login?user=${user}`)
       type Listing = { sessions: Array<{ handle: string; current: boolean; userAgent: string }>; lifetime?: Record<string, number> }
       const listing = (await laptop.json<Listing>("/sessions")).body

@@ -58,8 +58,9 @@ return reply
 )
 
 /**
- * KEYS: session hash. Returns { -2 } without a session, else { creation time ("" when
- * none), absolute expiry (unix ms; -1 = no TTL) }, from one read.
+ * KEYS: session hash. ARGV: absoluteMaxAge ms (-1: none). Returns { -2 } without a
+ * session (or one past its absolute deadline: as good as gone; a read never deletes it),
+ * else { creation time ("" when none), absolute expiry (unix ms; -1 = no TTL) }, from one read.
  */
 export const sessionLifetime = LuaScript.make(
   "sessionLifetime",
@@ -68,9 +69,12 @@ export const sessionLifetime = LuaScript.make(
     `
 local hash = KEYS[1]
 if redis.call('EXISTS', hash) == 0 then return { -2 } end
+local now = nowMillis()
+local deadline = deadlineOf(hash, tonumber(ARGV[1]))
+if deadline and deadline <= now then return { -2 } end
 local ttl = redis.call('PTTL', hash)
 local at = -1
-if ttl >= 0 then at = nowMillis() + ttl end
+if ttl >= 0 then at = now + ttl end
 return { redis.call('HGET', hash, '_created_at') or '', at }
 `
 )
