@@ -105,8 +105,8 @@ const backends = new WeakMap<SessionStoreService, ObservedBackend>()
 // hot path (one command) pays a call and a tag check.
 const labelActions = (actions: StoreActions): StoreActions => ({
   get: (id, fields) => labelled("SessionStore.get", actions.get(id, fields)),
-  set: (id, values, maxAge) => labelled("SessionStore.set", actions.set(id, values, maxAge)),
-  setExisting: (id, values, maxAge) => labelled("SessionStore.setExisting", actions.setExisting(id, values, maxAge)),
+  set: (id, values, maxAge, client) => labelled("SessionStore.set", actions.set(id, values, maxAge, client)),
+  setExisting: (id, values, maxAge, client) => labelled("SessionStore.setExisting", actions.setExisting(id, values, maxAge, client)),
   unset: (id, fields, maxAge) => labelled("SessionStore.unset", actions.unset(id, fields, maxAge)),
   touch: (id, maxAge) => labelled("SessionStore.touch", actions.touch(id, maxAge)),
   delete: (id) => labelled("SessionStore.delete", actions.delete(id)),
