@@ -111,7 +111,7 @@ export const makeMemoryStore = (rules: StoreRules): SessionStoreService => {
   const write = (plan: WritePlan, onlyExisting: boolean, now: number): { wrote: boolean; evictions: Array<SessionEviction> } => {
     const { id, pairs } = plan
     const evictions: Array<SessionEviction> = []
-    let session = state.live(id, now)
+    let session = sessions.get(id)
     if (session === undefined) {
       if (onlyExisting) return { wrote: false, evictions }
       session = state.create(id, now)
@@ -130,7 +130,7 @@ export const makeMemoryStore = (rules: StoreRules): SessionStoreService => {
   }
 
   const unset = (plan: UnsetPlan, now: number): boolean => {
-    const session = state.live(plan.id, now)
+    const session = sessions.get(plan.id)
     if (session === undefined) return false
     for (const field of plan.fields) state.deleteField(plan.id, session, field)
     state.stamp(session, now)
@@ -139,7 +139,7 @@ export const makeMemoryStore = (rules: StoreRules): SessionStoreService => {
   }
 
   const regenerate = (plan: RegeneratePlan, now: number): Regenerated | undefined | InvalidSessionId => {
-    const session = state.live(plan.id, now)
+    const session = sessions.get(plan.id)
     if (session === undefined) return undefined
     if (sessions.has(plan.target)) return new InvalidSessionId({ reason: "the new id is already in use" })
     // A live session has expiresAt > now (the sweep ran), so the kept lifetime is positive;
@@ -157,7 +157,7 @@ export const makeMemoryStore = (rules: StoreRules): SessionStoreService => {
 
   // A Session's read: the data as read, then (when due) the read-side update.
   const read = (plan: GetPlan, client: ClientInfo | undefined, now: number): ReadResult => {
-    const session = state.live(plan.id, now)
+    const session = sessions.get(plan.id)
     const data = rules.alive(plan, dataOf(plan, session), now)
     if (session === undefined || !readUpdateDue(controls, storedTime(session.fields.get(LAST_SEEN_FIELD)), now)) {
       return { session: data, renewedTtl: undefined }
@@ -193,14 +193,10 @@ export const makeMemoryStore = (rules: StoreRules): SessionStoreService => {
     }
   }
 
-  const page = (field: string, value: string, cursor: string, now: number): SessionPage => {
+  // The index is exact (the sweep ran): every member is a live session holding the value.
+  const page = (field: string, value: string, cursor: string): SessionPage => {
     const { ids, next } = index.page(field, value, cursorNumber(cursor), SCAN_BATCH)
-    const listed: Array<SessionInfo> = []
-    for (const id of ids) {
-      const session = state.live(id, now)
-      if (session !== undefined && session.fields.get(field) === value) listed.push(info(id, session))
-    }
-    return { sessions: listed, cursor: String(next) }
+    return { sessions: ids.map((id) => info(id, sessions.get(id)!)), cursor: String(next) }
   }
 
   const setAction = (onlyExisting: boolean) => (id: string, values: unknown, maxAge: MaxAgeInput | null | undefined, client?: ClientInfo) =>
@@ -231,7 +227,7 @@ export const makeMemoryStore = (rules: StoreRules): SessionStoreService => {
       touch: (id, maxAge) =>
         checked(rules.touch(id, maxAge), (plan) =>
           atNow((now) => {
-            const session = state.live(plan.id, now)
+            const session = sessions.get(plan.id)
             if (session === undefined) return false
             state.stamp(session, now)
             renew(plan.id, session, plan.ttl, now)
@@ -254,18 +250,18 @@ export const makeMemoryStore = (rules: StoreRules): SessionStoreService => {
           atNow(() => index.members(plan.field, plan.value).filter((id) => id !== except && state.remove(id)).length)
         ),
       listSessionsPage: (field, value, cursor) =>
-        checkedData(rules.reference(field, value), (plan) => atNow((now) => page(plan.field, plan.value, cursor, now))),
+        checkedData(rules.reference(field, value), (plan) => atNow(() => page(plan.field, plan.value, cursor))),
       lifetime: (id) =>
         checked(rules.delete(id), (plan) =>
-          atNow((now) => {
-            const session = state.live(plan, now)
+          atNow(() => {
+            const session = sessions.get(plan)
             return session === undefined ? undefined : lifetime(session)
           })
         ),
       deleteHolding: (id, field, value) =>
         checked(rules.delete(id), (plan) =>
           checkedData(rules.reference(field, value), (reference) =>
-            atNow((now) => state.live(plan, now)?.fields.get(reference.field) === reference.value && state.remove(plan))
+            atNow(() => sessions.get(plan)?.fields.get(reference.field) === reference.value && state.remove(plan))
           )
         )
     }

@@ -28,11 +28,6 @@ export interface MemorySessions {
   readonly heapEntries: () => number
   /** Removes every session whose time has come (a session lives while now < expiresAt). */
   readonly sweep: (now: number) => void
-  /**
-   * The session, if it lives at `now`. One past its absolute deadline (only a shorter
-   * `absoluteMaxAge` than it was written under can leave one) is deleted, with its references.
-   */
-  readonly live: (id: string, now: number) => Session | undefined
   /** A new session holding only its id (and, with controls, its creation time); no expiry yet. */
   readonly create: (id: string, now: number) => Session
   /** Stores `fields` under `id` (which must be free), indexed, expiring at `at`. */
@@ -42,7 +37,7 @@ export interface MemorySessions {
   /** Writes one field, moving the id between reference sets; whether the id newly joined the value's set. */
   readonly setField: (id: string, session: Session, field: string, value: string) => boolean
   readonly deleteField: (id: string, session: Session, field: string) => void
-  /** With controls: the creation time when missing, and the last-seen time. */
+  /** With controls: the last-seen time (the creation time is the session's since `create`). */
   readonly stamp: (session: Session, now: number) => void
   /** The session's absolute deadline (epoch ms), if it has one. */
   readonly deadline: (session: Session) => number | undefined
@@ -94,14 +89,6 @@ export const makeSessions = (references: ReadonlyArray<string>, controls: Contro
       }
       if (heap.size() > 2 * sessions.size + SLACK) heap.rebuild(Array.from(sessions, ([id, session]) => ({ at: session.expiresAt, id })))
     },
-    live: (id, now) => {
-      const session = sessions.get(id)
-      if (session === undefined || !controls.on) return session
-      const end = deadline(session)
-      if (end === undefined || end > now) return session
-      remove(id)
-      return undefined
-    },
     create: (id, now) => {
       const session: Session = { fields: new Map([[ID_FIELD, id]]), expiresAt: now }
       if (controls.on) session.fields.set(CREATED_AT_FIELD, String(now))
@@ -131,9 +118,7 @@ export const makeSessions = (references: ReadonlyArray<string>, controls: Contro
       session.fields.delete(field)
     },
     stamp: (session, now) => {
-      if (!controls.on) return
-      if (storedTime(session.fields.get(CREATED_AT_FIELD)) === undefined) session.fields.set(CREATED_AT_FIELD, String(now))
-      session.fields.set(LAST_SEEN_FIELD, String(now))
+      if (controls.on) session.fields.set(LAST_SEEN_FIELD, String(now))
     },
     deadline,
     bounded: (session, at) => {
