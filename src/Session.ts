@@ -11,9 +11,11 @@ import { Context } from "effect"
 import type { Csrf } from "./Csrf.js"
 import { effectView, SessionState } from "./internal/session/state.js"
 import type { SessionCookie, SessionService } from "./internal/session/types.js"
+import type { ClientInfo } from "./internal/store/controls.js"
 import type { SessionStoreService } from "./SessionStore.js"
 
-export type { SessionCookie, SessionService } from "./internal/session/types.js"
+export type { SessionCookie, SessionDevice, SessionService } from "./internal/session/types.js"
+export type { ClientInfo } from "./internal/store/controls.js"
 
 /**
  * The session of the current request.
@@ -35,7 +37,10 @@ export type { SessionCookie, SessionService } from "./internal/session/types.js"
  * @category tags
  */
 export class Session extends Context.Tag("koa-redis-session-sets/Session")<Session, SessionService>() {
-  /** Builds a request's session over a store and the cookie that carries the id. */
-  static readonly make = (store: SessionStoreService, csrf: Csrf, cookie: SessionCookie): SessionService =>
-    effectView(new SessionState(store, csrf, cookie))
+  /**
+   * Builds a request's session over a store and the cookie that carries the id; `client`
+   * tells the request's device (read only when the store tracks it, see `track`).
+   */
+  static readonly make = (store: SessionStoreService, csrf: Csrf, cookie: SessionCookie, client?: () => ClientInfo): SessionService =>
+    effectView(new SessionState(store, csrf, cookie, client))
 }

@@ -103,13 +103,14 @@ export interface TypedSessionStore<F extends Fields> {
   /** The store underneath: every operation, untyped. */
   readonly untyped: SessionStoreService
   /** As {@link TypedSession.get}, for the session `id`. */
-  readonly get: <K extends FieldName<F> = FieldName<F>>(
-    id: string,
-    fields?: ReadonlyArray<K>
-  ) => Effect.Effect<Data<Pick<F, K>>, ReadError>
+  readonly get: <K extends FieldName<F> = FieldName<F>>(id: string, fields?: ReadonlyArray<K>) => Effect.Effect<Data<Pick<F, K>>, ReadError>
   readonly set: (id: string, values: Values<F>, maxAge?: MaxAgeInput | null) => Effect.Effect<void, SessionStoreError>
   readonly setExisting: (id: string, values: Values<F>, maxAge?: MaxAgeInput | null) => Effect.Effect<boolean, SessionStoreError>
-  readonly unset: (id: string, fields: ReadonlyArray<FieldName<F>>, maxAge?: MaxAgeInput | null) => Effect.Effect<boolean, SessionStoreError>
+  readonly unset: (
+    id: string,
+    fields: ReadonlyArray<FieldName<F>>,
+    maxAge?: MaxAgeInput | null
+  ) => Effect.Effect<boolean, SessionStoreError>
   /** Ids of the live sessions whose `field` holds `value` (encoded by the field's schema). */
   readonly listByReference: <K extends FieldName<F>>(
     field: K,
@@ -236,7 +237,8 @@ export const make = <F extends Fields>(fields: F & CheckFields<F>): SessionSchem
     set: (id, values, maxAge) => Effect.flatMap(encode(values), (encoded) => service.set(id, encoded, maxAge)),
     setExisting: (id, values, maxAge) => Effect.flatMap(encode(values), (encoded) => service.setExisting(id, encoded, maxAge)),
     unset: (id, fields, maxAge) => service.unset(id, fields, maxAge),
-    listByReference: (field, value) => Effect.flatMap(codec.encodeValue(field, value), (encoded) => service.listByReference(field, encoded)),
+    listByReference: (field, value) =>
+      Effect.flatMap(codec.encodeValue(field, value), (encoded) => service.listByReference(field, encoded)),
     deleteByReference: (field, value, options) =>
       Effect.flatMap(codec.encodeValue(field, value), (encoded) => service.deleteByReference(field, encoded, options))
   })

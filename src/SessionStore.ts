@@ -21,14 +21,20 @@ import { makeStandaloneActions } from "./internal/store/standalone.js"
 import type { SessionStoreOptions, SessionStoreService } from "./internal/store/types.js"
 
 export type {
+  DeleteByReferenceOptions,
   Limits,
   MaxAgeInput,
+  ReferenceOptions,
   RegenerateOptions,
   SessionData,
+  SessionEviction,
+  SessionInfo,
+  SessionLifetime,
   SessionStoreError,
   SessionStoreOptions,
   SessionStoreService,
-  SessionValue
+  SessionValue,
+  TrackOptions
 } from "./internal/store/types.js"
 
 const resolved = (options: SessionStoreOptions): Effect.Effect<ResolvedOptions, SessionConfigError> =>

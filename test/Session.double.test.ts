@@ -1,7 +1,7 @@
 // `Session` over a SessionStoreService written by hand (a test double): the public
 // contract is all a store has to implement, and the per-request session runs on it.
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Stream } from "effect"
 import * as Csrf from "../src/Csrf.js"
 import { Session } from "../src/Session.js"
 import type { SessionCookie } from "../src/Session.js"
@@ -10,8 +10,10 @@ import type { SessionData, SessionStoreService, SessionValue } from "../src/Sess
 const makeDouble = () => {
   const sessions = new Map<string, SessionData>()
   const calls: Array<string> = []
-  const strings = (values: Readonly<Record<string, SessionValue>>) => Object.fromEntries(Object.entries(values).map(([k, v]) => [k, String(v)]))
-  const byValue = (field: string, value: SessionValue) => [...sessions.values()].filter((s) => s[field] === String(value)).map((s) => s["id"]!)
+  const strings = (values: Readonly<Record<string, SessionValue>>) =>
+    Object.fromEntries(Object.entries(values).map(([k, v]) => [k, String(v)]))
+  const byValue = (field: string, value: SessionValue) =>
+    [...sessions.values()].filter((s) => s[field] === String(value)).map((s) => s["id"]!)
   const store: SessionStoreService = {
     prefix: "double",
     references: ["user_id"],
@@ -48,7 +50,10 @@ const makeDouble = () => {
         return newId
       }),
     listByReference: (field, value) => Effect.sync(() => byValue(field, value)),
-    deleteByReference: (field, value) => Effect.sync(() => byValue(field, value).filter((id) => sessions.delete(id)).length)
+    deleteByReference: (field, value, options) =>
+      Effect.sync(() => byValue(field, value).filter((id) => id !== options?.except && sessions.delete(id)).length),
+    listSessions: (field, value) => Stream.fromIterable(byValue(field, value).map((id) => ({ id }))),
+    lifetime: (id) => Effect.sync(() => (sessions.has(id) ? {} : undefined))
   }
   return { store, sessions, calls }
 }

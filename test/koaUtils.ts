@@ -43,10 +43,15 @@ export const parseSetCookie = (header: string): ParsedCookie => {
 export class Browser {
   readonly jar = new Map<string, string>()
   lastSetCookies: Array<ParsedCookie> = []
-  constructor(readonly base: string) {}
+  /** `userAgent`: the User-Agent it sends (fetch's own otherwise). */
+  constructor(
+    readonly base: string,
+    readonly userAgent?: string
+  ) {}
 
   async request(path: string, init: RequestInit = {}): Promise<Response> {
     const headers = new Headers(init.headers)
+    if (this.userAgent !== undefined) headers.set("user-agent", this.userAgent)
     if (this.jar.size > 0) headers.set("cookie", [...this.jar].map(([k, v]) => `${k}=${v}`).join("; "))
     const response = await fetch(this.base + path, { ...init, headers, redirect: "manual" })
     this.lastSetCookies = response.headers.getSetCookie().map(parseSetCookie)

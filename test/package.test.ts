@@ -54,11 +54,13 @@ function storeDouble(omit: string): string {
     delete: "(id) => Effect.sync(() => sessions.delete(id))",
     regenerate: "(id, newId = id + 'x') => Effect.sync(() => { const s = sessions.get(id); if (!s) return undefined; sessions.delete(id); sessions.set(newId, { ...s, id: newId }); return newId })",
     listByReference: "(field, value) => Effect.sync(() => [...sessions.values()].filter((s) => s[field] === String(value)).map((s) => s['id']!))",
-    deleteByReference: "(field, value) => Effect.sync(() => [...sessions.values()].filter((s) => s[field] === String(value) && sessions.delete(s['id']!)).length)"
+    deleteByReference: "(field, value) => Effect.sync(() => [...sessions.values()].filter((s) => s[field] === String(value) && sessions.delete(s['id']!)).length)",
+    listSessions: "(field, value) => Stream.fromIterable([...sessions.values()].filter((s) => s[field] === String(value)).map((s) => ({ id: s['id']! })))",
+    lifetime: "(id) => Effect.sync(() => (sessions.has(id) ? {} : undefined))"
   }
   const members = Object.entries(operations).filter(([name]) => name !== omit).map(([name, body]) => `    ${name}: ${body},`)
   return `
-    import { Effect, Layer } from "effect"
+    import { Effect, Layer, Stream } from "effect"
     import { SessionStore } from "koa-redis-session-sets"
     import type { SessionData, SessionStoreService, SessionValue } from "koa-redis-session-sets"
     const sessions = new Map<string, SessionData>()

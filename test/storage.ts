@@ -4,7 +4,7 @@
 import { Clock, Context, Effect, Layer, TestClock } from "effect"
 import { memoryContents } from "../src/internal/store/memory.js"
 import { SessionStore, type SessionStoreOptions } from "../src/SessionStore.js"
-import { AnyRaw, ClusterStoreTest, storeLayer, ttlsAtOnce } from "./utils.js"
+import { AnyRaw, ClusterStoreTest, realSleep, storeLayer, ttlsAtOnce } from "./utils.js"
 
 export interface StorageService {
   /** Whether the store holds data for the session. */
@@ -17,6 +17,12 @@ export interface StorageService {
   readonly expire: (id: string) => Effect.Effect<void>
   /** Whether an expired session may stay in its sets until a reader prunes it (Redis), or the index is exact (memory). */
   readonly keepsExpiredMembers: boolean
+  /** Lets `millis` pass for the store: real time for Redis, the TestClock for memory. */
+  readonly wait: (millis: number) => Effect.Effect<void>
+  /** The store's clock, epoch ms (the machine's for Redis, which runs here; the TestClock for memory). */
+  readonly now: Effect.Effect<number>
+  /** How far apart two clock readings of one instant may be (the client's and Redis' `TIME`), in ms. */
+  readonly slack: number
 }
 
 export class Storage extends Context.Tag("test/Storage")<Storage, StorageService>() {}
@@ -28,12 +34,23 @@ const redisStorage = Layer.effect(
     const client = yield* AnyRaw
     const call = <A>(f: () => Promise<A>) => Effect.promise(f)
     return {
-      hasSession: (id) => Effect.map(call(() => client.exists(store.getSessionKey(id))), (n) => n === 1),
-      members: (field, value) => Effect.map(call(() => client.smembers(store.getReferenceKey(field, value))), (ids) => ids.sort()),
+      hasSession: (id) =>
+        Effect.map(
+          call(() => client.exists(store.getSessionKey(id))),
+          (n) => n === 1
+        ),
+      members: (field, value) =>
+        Effect.map(
+          call(() => client.smembers(store.getReferenceKey(field, value))),
+          (ids) => ids.sort()
+        ),
       ttl: (id) => Effect.map(ttlsAtOnce(client, [store.getSessionKey(id)]), ([ttl]) => ttl!),
       // Expiry removes the hash and nothing else, exactly like this DEL.
       expire: (id) => Effect.asVoid(call(() => client.del(store.getSessionKey(id)))),
-      keepsExpiredMembers: true
+      keepsExpiredMembers: true,
+      wait: realSleep,
+      now: Effect.sync(() => Date.now()),
+      slack: 25
     }
   })
 )
@@ -43,20 +60,29 @@ const memoryStorage = Layer.effect(
   Effect.gen(function* () {
     const store = yield* SessionStore
     const contents = memoryContents(store)!
-    const expiresAt = (id: string) => Effect.map(Clock.currentTimeMillis, (now) => {
-      const at = contents.expiresAt(id)
-      return at === undefined || at <= now ? undefined : at - now
-    })
+    const expiresAt = (id: string) =>
+      Effect.map(Clock.currentTimeMillis, (now) => {
+        const at = contents.expiresAt(id)
+        return at === undefined || at <= now ? undefined : at - now
+      })
     return {
       hasSession: (id) => Effect.map(expiresAt(id), (left) => left !== undefined),
       // Sessions past their time leave the index at the start of the next operation (memory
       // stays bounded, test/SessionStore.memory.test.ts); until then no operation sees them.
       members: (field, value) =>
-        Effect.map(Clock.currentTimeMillis, (now) => contents.members(field, value).filter((id) => (contents.expiresAt(id) ?? 0) > now).sort()),
+        Effect.map(Clock.currentTimeMillis, (now) =>
+          contents
+            .members(field, value)
+            .filter((id) => (contents.expiresAt(id) ?? 0) > now)
+            .sort()
+        ),
       ttl: (id) => Effect.map(expiresAt(id), (left) => left ?? -2),
       // A lifetime of 1 ms, then the test's clock moves 1 ms.
       expire: (id) => Effect.zipRight(store.touch(id, 1), TestClock.adjust(1)).pipe(Effect.orDie),
-      keepsExpiredMembers: false
+      keepsExpiredMembers: false,
+      wait: (millis) => TestClock.adjust(millis),
+      now: Clock.currentTimeMillis,
+      slack: 0
     }
   })
 )

@@ -21,19 +21,8 @@ const configError = (option: string, reason: string) => new SessionConfigError({
 // ---- option names ----
 
 /** The options of `SessionStore.make/layer`. */
-export const STORE_OPTION_NAMES: ReadonlyArray<string> = [
-  "prefix",
-  "namespace",
-  "references",
-  "maxAge",
-  "byteLength",
-  "limits",
-  "rolling",
-  "rollingInterval",
-  "absoluteMaxAge",
-  "track",
-  "onEvict"
-]
+const CONTROL_OPTION_NAMES = ["rolling", "rollingInterval", "absoluteMaxAge", "track", "onEvict"]
+export const STORE_OPTION_NAMES: ReadonlyArray<string> = ["prefix", "namespace", "references", "maxAge", "byteLength", "limits", ...CONTROL_OPTION_NAMES]
 
 /** The keys of the `limits` option. */
 export const LIMIT_NAMES: ReadonlyArray<string> = Object.keys(DEFAULT_LIMITS)

@@ -33,7 +33,9 @@ export class PromiseSession implements KoaSession {
   }
   get state(): SessionState {
     const { store, csrf, cookieSettings } = this.shared
-    return (this.created ??= new SessionState(store, csrf, new KoaCookie(this.ctx, cookieSettings)))
+    const ctx = this.ctx
+    const client = () => ({ userAgent: ctx.req.headers["user-agent"], ip: ctx.ip })
+    return (this.created ??= new SessionState(store, csrf, new KoaCookie(ctx, cookieSettings), client))
   }
   get effect(): SessionService {
     return (this.twin ??= effectView(this.state))
@@ -61,6 +63,18 @@ export class PromiseSession implements KoaSession {
   }
   createCSRFToken(session?: Record<string, string> | null) {
     return this.run(this.state.createCSRFToken(session))
+  }
+  listSessions(field: string) {
+    return this.run(this.state.listSessions(field))
+  }
+  revokeSession(handle: unknown) {
+    return this.run(this.state.revokeSession(handle))
+  }
+  revokeOthers(field: string) {
+    return this.run(this.state.revokeOthers(field))
+  }
+  lifetime() {
+    return this.run(this.state.lifetime())
   }
   verifyCSRFToken(sessionOrToken: unknown, token?: unknown): Promise<boolean> {
     // v3: verifyCSRFToken(token) or verifyCSRFToken(session, token); a string first is the token.

@@ -7,6 +7,7 @@ import { map } from "../store/action.js"
 import { runPromise } from "../store/run.js"
 import { backendOf } from "../store/service.js"
 import type { SessionStoreService } from "../store/types.js"
+import { checkSessionId } from "../validate.js"
 import type { PromiseStore } from "./types.js"
 
 export const makePromiseStore = (store: SessionStoreService, client: Redis | Cluster, csrf: Csrf.Csrf): PromiseStore => {
@@ -30,6 +31,21 @@ export const makePromiseStore = (store: SessionStoreService, client: Redis | Clu
     regenerate: (id, newId, maxAge) =>
       run(map(actions.regenerate(id, newId, maxAge, { csrfSecret: csrf.newSecret() }), (next) => next?.id)),
     listByReference: (field, value) => run(actions.listByReference(field, value)),
-    deleteByReference: (field, value) => run(actions.deleteByReference(field, value))
+    deleteByReference: (field, value, options) => {
+      const except = options?.except
+      if (except === undefined) return run(actions.deleteByReference(field, value))
+      const bad = checkSessionId(except)
+      return bad === undefined ? run(actions.deleteByReference(field, value, except)) : Promise.reject(bad)
+    },
+    // Page by page: memory stays bounded by a page whatever the set's size.
+    listSessions: async function* (field, value) {
+      let cursor = "0"
+      do {
+        const page = await run(actions.listSessionsPage(field, value, cursor))
+        yield* page.sessions
+        cursor = page.cursor
+      } while (cursor !== "0")
+    },
+    lifetime: (id) => run(actions.lifetime(id))
   }
 }

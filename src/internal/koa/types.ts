@@ -9,7 +9,16 @@ import type { Session } from "../../Session.js"
 import type { SessionService } from "../session/types.js"
 import type { SessionStore } from "../../SessionStore.js"
 import type { DurationInput } from "../duration.js"
-import type { MaxAgeInput, SessionData, SessionStoreOptions, SessionValue } from "../store/types.js"
+import type { SessionDevice } from "../session/devices.js"
+import type {
+  DeleteByReferenceOptions,
+  MaxAgeInput,
+  SessionData,
+  SessionInfo,
+  SessionLifetime,
+  SessionStoreOptions,
+  SessionValue
+} from "../store/types.js"
 
 /**
  * The parts of a Koa application the factory reads.
@@ -34,6 +43,8 @@ export interface KoaContextLike {
   }
   readonly req: IncomingMessage
   readonly res: ServerResponse
+  /** The client's address (Koa's `ctx.ip`, which honours `app.proxy`): recorded with `track: { ip: true }`. */
+  readonly ip?: string | undefined
   session?: KoaSession | undefined
 }
 
@@ -108,6 +119,14 @@ export interface KoaSession {
   /** Whether a CSRF token is valid; `false` for anything missing or malformed. */
   verifyCSRFToken(token: unknown): Promise<boolean>
   verifyCSRFToken(session: Record<string, string> | null | undefined, token: unknown): Promise<boolean>
+  /** This account's live sessions (of this session's value of `field`), this one marked `current`, each with an opaque handle. */
+  listSessions(field: string): Promise<Array<SessionDevice>>
+  /** Signs out the session a handle from `listSessions` names, if it shares a referenced value with this one. */
+  revokeSession(handle: unknown): Promise<boolean>
+  /** Signs out every other session of this session's value of `field`; resolves to how many. */
+  revokeOthers(field: string): Promise<number>
+  /** When this session was created and when it ends; `undefined` without one. */
+  lifetime(): Promise<SessionLifetime | undefined>
   /** The Effect twin of this object. */
   readonly effect: SessionService
 }
@@ -141,8 +160,15 @@ export interface PromiseStore {
    */
   regenerate(id: string, newId?: string, maxAge?: MaxAgeInput | null): Promise<string | undefined>
   listByReference(field: string, value: SessionValue): Promise<Array<string>>
-  /** Deletes every session whose `field` holds `value`; resolves to how many. The way to "sign out everywhere". */
-  deleteByReference(field: string, value: SessionValue): Promise<number>
+  /**
+   * Deletes every session whose `field` holds `value` but `options.except`; resolves to
+   * how many. The way to "sign out everywhere" (or "everywhere else").
+   */
+  deleteByReference(field: string, value: SessionValue, options?: DeleteByReferenceOptions): Promise<number>
+  /** The live sessions of a value with their times and devices, read page by page. */
+  listSessions(field: string, value: SessionValue): AsyncIterable<SessionInfo>
+  /** When the session was created and when it ends; `undefined` when it does not exist. */
+  lifetime(id: string): Promise<SessionLifetime | undefined>
 }
 
 /**

@@ -5,14 +5,18 @@ import { randomBytes } from "node:crypto"
 import { Effect } from "effect"
 import type { Csrf } from "../../Csrf.js"
 import { CSRF_SECRET_FIELD } from "../../Csrf.js"
-import type { InvalidSessionData } from "../../SessionError.js"
+import { InvalidSessionData } from "../../SessionError.js"
 import type { Action } from "../store/action.js"
 import { andThen, done, failed, map } from "../store/action.js"
+import type { ClientInfo } from "../store/controls.js"
+import type { SessionLifetime } from "../store/types.js"
+import type { SessionDevice } from "./devices.js"
+import { deviceOf, isHandleOf } from "./devices.js"
 import { ttlOf } from "../store/plan.js"
 import { toObservedEffect } from "../store/run.js"
 import type { StoreActions } from "../store/service.js"
 import { backendOf } from "../store/service.js"
-import type { MaxAgeInput, SessionData, SessionStoreError, SessionStoreService, SessionValue } from "../store/types.js"
+import type { MaxAgeInput, SessionData, SessionInfo, SessionStoreError, SessionStoreService, SessionValue } from "../store/types.js"
 import { checkFieldList, SESSION_ID_PATTERN } from "../validate.js"
 import type { SessionCookie, SessionService } from "./types.js"
 
@@ -37,7 +41,11 @@ export const effectView = (state: SessionState): SessionService => {
     delete: run("Session.delete", () => state.delete()),
     regenerate: run("Session.regenerate", () => state.regenerate()),
     createCSRFToken: (session) => run("Session.createCSRFToken", () => state.createCSRFToken(session)),
-    verifyCSRFToken: (session, token) => run("Session.verifyCSRFToken", () => state.verifyCSRFToken(session, token))
+    verifyCSRFToken: (session, token) => run("Session.verifyCSRFToken", () => state.verifyCSRFToken(session, token)),
+    listSessions: (field) => run("Session.listSessions", () => state.listSessions(field)),
+    revokeSession: (handle) => run("Session.revokeSession", () => state.revokeSession(handle)),
+    revokeOthers: (field) => run("Session.revokeOthers", () => state.revokeOthers(field)),
+    lifetime: run("Session.lifetime", () => state.lifetime())
   }
 }
 
@@ -67,9 +75,16 @@ export class SessionState {
   constructor(
     readonly store: SessionStoreService,
     private readonly csrf: Csrf,
-    private readonly cookie: SessionCookie
+    private readonly cookie: SessionCookie,
+    // What the request tells of its device, read only when the store tracks it.
+    private readonly clientInfo?: () => ClientInfo
   ) {
     this.actions = backendOf(store).actions
+  }
+
+  private client(): ClientInfo | undefined {
+    const { controls } = backendOf(this.store)
+    return controls.trackUserAgent || controls.trackIp ? this.clientInfo?.() : undefined
   }
 
   id(): string | undefined {
@@ -88,8 +103,10 @@ export class SessionState {
       return bad === undefined ? done<SessionData>({}) : failed(bad)
     }
     const id = this.current
-    return map(this.actions.get(id!, fields), (session) => {
+    return map(this.actions.read(id!, fields, this.client()), ({ session, renewedTtl }) => {
       if (session["id"] === undefined && this.current === id) this.markGone()
+      // A rolling read renewed the session: the cookie follows.
+      else if (renewedTtl !== undefined && this.current === id) this.writeCookie(renewedTtl)
       return session
     })
   }
@@ -97,15 +114,15 @@ export class SessionState {
   set(values: Readonly<Record<string, SessionValue>>, maxAge?: MaxAgeInput | null): Result<void> {
     if (!this.mayExist()) {
       const id = this.origin === "minted" ? this.current! : this.mint()
-      return map(this.actions.set(id, values, maxAge), () => this.written(maxAge))
+      return map(this.actions.set(id, values, maxAge, this.client()), () => this.written(maxAge))
     }
     // An id from the cookie (or one revoked while this request ran) is written only
     // while it exists, checked inside the same atomic script: a revoke cannot be undone.
-    return andThen(this.actions.setExisting(this.current!, values, maxAge), (written): Result<void> => {
+    return andThen(this.actions.setExisting(this.current!, values, maxAge, this.client()), (written): Result<void> => {
       if (written) return done(this.written(maxAge))
       this.retireSecrets()
       const fresh = this.mint()
-      return map(this.actions.set(fresh, values, maxAge), () => this.written(maxAge))
+      return map(this.actions.set(fresh, values, maxAge, this.client()), () => this.written(maxAge))
     })
   }
 
@@ -185,6 +202,83 @@ export class SessionState {
       if (secret && epoch === this.secretEpoch) this.secret = secret
       return this.csrf.verify(secret, token)
     })
+  }
+
+  /** The live sessions of this session's `field` value, this one marked; `[]` without a session or a value. */
+  listSessions(field: string): Result<Array<SessionDevice>> {
+    return this.withValue(field, [], (viewer, value) =>
+      map(this.allSessions(field, value), (infos) => infos.map((info) => deviceOf(viewer, field, info)))
+    )
+  }
+
+  /**
+   * Deletes the session `handle` names (from this request's `listSessions`), when it
+   * holds the same value of a referenced field as this one; the current session's own
+   * handle signs this one out. Whether a session was deleted.
+   */
+  revokeSession(handle: unknown): Result<boolean> {
+    if (typeof handle !== "string" || handle === "" || !this.mayExist()) return done(false)
+    const viewer = this.current!
+    const fields = this.store.references
+    if (fields.length === 0) return done(false)
+    return andThen(this.get(fields), (session): Result<boolean> => {
+      if (this.current !== viewer) return done(false)
+      const tryField = (i: number): Result<boolean> => {
+        if (i === fields.length) return done(false)
+        const field = fields[i]!
+        const value = session[field]
+        if (value === undefined) return tryField(i + 1)
+        return andThen(this.allSessions(field, value), (infos): Result<boolean> => {
+          const target = infos.find((info) => isHandleOf(handle, viewer, field, info.id))
+          if (target === undefined) return tryField(i + 1)
+          if (target.id === viewer) return map(this.delete(), () => true)
+          return this.actions.deleteHolding(target.id, field, value)
+        })
+      }
+      return tryField(0)
+    })
+  }
+
+  /** Deletes every other session of this session's `field` value (not this one); how many. */
+  revokeOthers(field: string): Result<number> {
+    return this.withValue(field, 0, (viewer, value) => this.actions.deleteByReference(field, value, viewer))
+  }
+
+  /** When this session was created and ends; `undefined` without one. */
+  lifetime(): Result<SessionLifetime | undefined> {
+    if (!this.mayExist()) return done(undefined)
+    const id = this.current!
+    return map(this.actions.lifetime(id), (lifetime) => {
+      if (lifetime === undefined && this.current === id) this.markGone()
+      return lifetime
+    })
+  }
+
+  // `f` with this session's id and its value of `field` (a referenced one), else `none`.
+  private withValue<A>(field: string, none: A, f: (viewer: string, value: string) => Result<A>): Result<A> {
+    if (!this.store.references.includes(field)) return failed(new InvalidSessionData({ reason: "not a configured reference field", field }))
+    if (!this.mayExist()) return done(none)
+    const viewer = this.current!
+    return andThen(this.get([field]), (session) => {
+      const value = session[field]
+      return value === undefined || this.current !== viewer ? done(none) : f(viewer, value)
+    })
+  }
+
+  // Every page of the listing; a member SSCAN returns twice is listed once.
+  private allSessions(field: string, value: string): Result<Array<SessionInfo>> {
+    const seen = new Set<string>()
+    const found: Array<SessionInfo> = []
+    const page = (cursor: string): Result<Array<SessionInfo>> =>
+      andThen(this.actions.listSessionsPage(field, value, cursor), (next) => {
+        for (const info of next.sessions) {
+          if (seen.has(info.id)) continue
+          seen.add(info.id)
+          found.push(info)
+        }
+        return next.cursor === "0" ? done(found) : page(next.cursor)
+      })
+    return page("0")
   }
 
   /**

@@ -1,7 +1,10 @@
 // The per-request session's contract, shared by the Session tag (Session.ts) and the
 // request state behind it (state.ts). Types only.
 import type { Effect } from "effect"
-import type { MaxAgeInput, SessionData, SessionStoreError, SessionValue } from "../store/types.js"
+import type { MaxAgeInput, SessionData, SessionLifetime, SessionStoreError, SessionValue } from "../store/types.js"
+import type { SessionDevice } from "./devices.js"
+
+export type { SessionDevice } from "./devices.js"
 
 /**
  * Where the session id travels: a cookie, in Koa.
@@ -67,5 +70,28 @@ export interface SessionService {
    * Like `createCSRFToken`, ignores a secret on `session` read before an id change in this
    * request: a token minted before `regenerate()` does not verify after it, even through an old object.
    */
-  readonly verifyCSRFToken: (session: Record<string, string> | null | undefined, token: unknown) => Effect.Effect<boolean, SessionStoreError>
+  readonly verifyCSRFToken: (
+    session: Record<string, string> | null | undefined,
+    token: unknown
+  ) => Effect.Effect<boolean, SessionStoreError>
+  /**
+   * The live sessions of this session's value of the referenced `field` (a device list:
+   * "your sessions"), this one marked `current`. Each carries an opaque `handle` for
+   * `revokeSession`, never another session's id. `[]` without a session or a value.
+   */
+  readonly listSessions: (field: string) => Effect.Effect<Array<SessionDevice>, SessionStoreError>
+  /**
+   * Signs out the session `handle` names (a handle from `listSessions` in a request of
+   * this same session): only a session holding the same value of a referenced field as
+   * this one. This session's own handle signs this one out (and clears the cookie).
+   * `false`, deleting nothing, for any other handle.
+   */
+  readonly revokeSession: (handle: unknown) => Effect.Effect<boolean, SessionStoreError>
+  /**
+   * Signs out every other session of this session's value of `field` ("sign out other
+   * devices"), with `deleteByReference`'s guarantee; this one stays. How many it deleted.
+   */
+  readonly revokeOthers: (field: string) => Effect.Effect<number, SessionStoreError>
+  /** When this session was created and when it ends (idle and absolute); `undefined` without one. */
+  readonly lifetime: Effect.Effect<SessionLifetime | undefined, SessionStoreError>
 }

@@ -8,7 +8,7 @@
 import { SessionConfigError } from "../../SessionError.js"
 import { MAX_AGE_LIMIT_MS, durationMillis } from "../duration.js"
 import { checkOptionNames } from "../options.js"
-import type { TrackOptions } from "./types.js"
+import type { SessionEviction, SessionInfo, SessionLifetime, TrackOptions } from "./types.js"
 
 /** Creation time (epoch ms, the store's clock): set by the first write, kept by `regenerate`. */
 export const CREATED_AT_FIELD = "_created_at"
@@ -57,7 +57,7 @@ const configError = (option: string, reason: string) => new SessionConfigError({
 const positiveDuration = (option: string, input: unknown): number | SessionConfigError => {
   const millis = durationMillis(input)
   if (millis === undefined || Number.isNaN(millis) || millis <= 0) {
-    return configError(option, "must be a positive duration: milliseconds, a string such as \"8h\", or an Effect Duration")
+    return configError(option, 'must be a positive duration: milliseconds, a string such as "8h", or an Effect Duration')
   }
   if (millis > MAX_AGE_LIMIT_MS) return configError(option, "must be at most 1000 years")
   return millis
@@ -204,4 +204,59 @@ export const evictionOrder = (others: ReadonlyArray<CapCandidate>, max: number):
     .sort((a, b) => a.lastSeenAt - b.lastSeenAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
     .slice(0, excess)
     .map((candidate) => candidate.id)
+}
+
+/** A `SessionInfo` from stored values (strings as the hash holds them; "" or absent: none). */
+export const sessionInfo = (
+  controls: Controls,
+  id: string,
+  stored: {
+    readonly createdAt?: string | null | undefined
+    readonly lastSeenAt?: string | null | undefined
+    readonly userAgent?: string | null | undefined
+    readonly ip?: string | null | undefined
+  },
+  expiresAt: number | undefined
+): SessionInfo => {
+  const info: { -readonly [K in keyof SessionInfo]: SessionInfo[K] } = { id }
+  const createdAt = storedTime(stored.createdAt)
+  if (createdAt !== undefined) info.createdAt = createdAt
+  const lastSeenAt = storedTime(stored.lastSeenAt)
+  if (lastSeenAt !== undefined) info.lastSeenAt = lastSeenAt
+  if (expiresAt !== undefined) info.expiresAt = expiresAt
+  const absolute = absoluteDeadline(controls, createdAt)
+  if (absolute !== undefined) info.absoluteExpiresAt = absolute
+  if (stored.userAgent) info.userAgent = stored.userAgent
+  if (stored.ip) info.ip = stored.ip
+  return info
+}
+
+/** A `SessionLifetime` from the stored creation time and the idle expiry (absent keys omitted). */
+export const sessionLifetime = (
+  controls: Controls,
+  createdAtStored: string | null | undefined,
+  expiresAt: number | undefined
+): SessionLifetime => {
+  const lifetime: { -readonly [K in keyof SessionLifetime]: SessionLifetime[K] } = {}
+  const createdAt = storedTime(createdAtStored)
+  if (createdAt !== undefined) lifetime.createdAt = createdAt
+  if (expiresAt !== undefined) lifetime.expiresAt = expiresAt
+  const absolute = absoluteDeadline(controls, createdAt)
+  if (absolute !== undefined) lifetime.absoluteExpiresAt = absolute
+  return lifetime
+}
+
+/** Tells the app what a write evicted; what its callback throws is not the write's business. */
+export const announceEvictions = (
+  onEvict: ((eviction: SessionEviction) => void) | undefined,
+  evictions: ReadonlyArray<SessionEviction>
+): void => {
+  if (onEvict === undefined) return
+  for (const eviction of evictions) {
+    try {
+      onEvict(eviction)
+    } catch {
+      // ignored, as documented on the option
+    }
+  }
 }

@@ -20,7 +20,15 @@ import {
   ID_FIELD
 } from "../validate.js"
 import type { ClientInfo, Controls } from "./controls.js"
-import { absoluteDeadline, clientPairs, CONTROL_FIELDS, CREATED_AT_FIELD, resolveControls, resolveMaxSessions, storedTime } from "./controls.js"
+import {
+  absoluteDeadline,
+  clientPairs,
+  CONTROL_FIELDS,
+  CREATED_AT_FIELD,
+  resolveControls,
+  resolveMaxSessions,
+  storedTime
+} from "./controls.js"
 import type { RegenerateOptions, SessionData, SessionEviction, SessionStoreOptions, SessionValue } from "./types.js"
 
 /** Ids per SSCAN page in `listByReference` / `deleteByReference`. */

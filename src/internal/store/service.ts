@@ -13,7 +13,8 @@ import type { StoreRules } from "./plan.js"
 import type { Telemetry } from "./observability.js"
 import { makeTelemetry, observed } from "./observability.js"
 import { labelled, observeClient, toEffect } from "./run.js"
-import type { ClientInfo } from "./controls.js"
+import type { ClientInfo, Controls } from "./controls.js"
+import { NO_CONTROLS } from "./controls.js"
 import type {
   MaxAgeInput,
   RegenerateOptions,
@@ -46,14 +47,21 @@ export interface SessionPage {
 
 /** The store's operations as actions: same inputs, results and errors as {@link SessionStoreService}. */
 export interface StoreActions {
-  readonly get: (id: string, fields?: ReadonlyArray<string> | null) => Action<SessionData, InvalidSessionId | InvalidSessionData | RedisError>
+  readonly get: (
+    id: string,
+    fields?: ReadonlyArray<string> | null
+  ) => Action<SessionData, InvalidSessionId | InvalidSessionData | RedisError>
   /**
    * A Session's read: `get`, plus (with controls that observe reads) the read-side update at
    * most once per `rollingInterval`: last-seen (and tracked client data) recorded, the idle
    * lifetime renewed when `rolling`, the creation time recorded when missing. Never for a
    * session being revoked.
    */
-  readonly read: (id: string, fields: ReadonlyArray<string> | null | undefined, client: ClientInfo | undefined) => Action<ReadResult, SessionStoreError>
+  readonly read: (
+    id: string,
+    fields: ReadonlyArray<string> | null | undefined,
+    client: ClientInfo | undefined
+  ) => Action<ReadResult, SessionStoreError>
   readonly set: (
     id: string,
     values: Readonly<Record<string, SessionValue>>,
@@ -93,9 +101,11 @@ export interface Backend {
   readonly system?: string | undefined
 }
 
-/** A backend as the runners see it: its actions label their protocols, and its telemetry. */
+/** A backend as the runners see it: its actions label their protocols, its telemetry and controls. */
 export interface ObservedBackend extends Backend {
   readonly telemetry: Telemetry
+  /** The store's account controls (none for an adapted service). */
+  readonly controls: Controls
 }
 
 const backends = new WeakMap<SessionStoreService, ObservedBackend>()
@@ -119,23 +129,26 @@ const labelActions = (actions: StoreActions): StoreActions => ({
   deleteHolding: (id, field, value) => labelled("SessionStore.deleteHolding", actions.deleteHolding(id, field, value))
 })
 
-const observe = (backend: Backend, prefix: string, references: number): ObservedBackend => {
+const observe = (backend: Backend, prefix: string, references: number, controls: Controls): ObservedBackend => {
   const system = backend.system ?? (backend.redis === undefined ? "memory" : "redis")
   const telemetry = makeTelemetry({ system, redis: backend.redis, prefix, references })
   if (backend.redis !== undefined) observeClient(backend.redis, telemetry)
-  return { actions: labelActions(backend.actions), redis: backend.redis, system, telemetry }
+  return { actions: labelActions(backend.actions), redis: backend.redis, system, telemetry, controls }
 }
 
 /** The public service over a backend's actions. */
 export const makeService = (rules: StoreRules, plain: Backend): SessionStoreService => {
   const { prefix, references, maxAgeMillis, byteLength, limits } = rules
-  const backend = observe(plain, prefix, references.length)
+  const backend = observe(plain, prefix, references.length, rules.controls)
   const { actions, redis, telemetry } = backend
   // Built when the Effect runs, so its inputs are checked then (and each run checks again).
   // Each method is one operation: one span (refused inputs included) and its metrics.
   const traced = <A, E>(operation: string, thunk: () => Action<A, E>) => {
     const observedOperation = telemetry.of(operation)
-    return observed(observedOperation, Effect.suspend(() => toEffect(redis, thunk())))
+    return observed(
+      observedOperation,
+      Effect.suspend(() => toEffect(redis, thunk()))
+    )
   }
   const service: SessionStoreService = {
     prefix,
@@ -152,7 +165,8 @@ export const makeService = (rules: StoreRules, plain: Backend): SessionStoreServ
     unset: (id, fields, maxAge) => traced("SessionStore.unset", () => actions.unset(id, fields, maxAge)),
     touch: (id, maxAge) => traced("SessionStore.touch", () => actions.touch(id, maxAge)),
     delete: (id) => traced("SessionStore.delete", () => actions.delete(id)),
-    regenerate: (id, newId, maxAge, options) => traced("SessionStore.regenerate", () => map(actions.regenerate(id, newId, maxAge, options), (done) => done?.id)),
+    regenerate: (id, newId, maxAge, options) =>
+      traced("SessionStore.regenerate", () => map(actions.regenerate(id, newId, maxAge, options), (done) => done?.id)),
     listByReference: (field, value) => traced("SessionStore.listByReference", () => actions.listByReference(field, value)),
     deleteByReference: (field, value, options) =>
       traced("SessionStore.deleteByReference", (): Action<number, RedisError | InvalidSessionData | InvalidSessionId> => {
@@ -179,7 +193,13 @@ export const makeService = (rules: StoreRules, plain: Backend): SessionStoreServ
 export const backendOf = (service: SessionStoreService): ObservedBackend => {
   let backend = backends.get(service)
   if (backend === undefined) {
-    backend = observe({ actions: adapt(service), redis: undefined, system: undefined }, service.prefix, service.references.length)
+    const { prefix, references } = service
+    backend = observe(
+      { actions: adapt(service), redis: undefined, system: undefined },
+      prefix,
+      references.length,
+      NO_CONTROLS(references.length)
+    )
     backends.set(service, backend)
   }
   return backend
@@ -193,10 +213,15 @@ const adapt = (service: SessionStoreService): StoreActions => ({
   touch: (id, maxAge) => fromEffect(service.touch(id, maxAge)),
   delete: (id) => fromEffect(service.delete(id)),
   regenerate: (id, newId, maxAge, options) =>
-    map(fromEffect(service.regenerate(id, newId, maxAge, options)), (next) => (next === undefined ? undefined : { id: next, ttl: undefined })),
+    map(fromEffect(service.regenerate(id, newId, maxAge, options)), (next) =>
+      next === undefined ? undefined : { id: next, ttl: undefined }
+    ),
   listByReference: (field, value) => fromEffect(service.listByReference(field, value)),
   deleteByReference: (field, value, except) =>
-    fromEffect(service.deleteByReference(field, value, except === undefined ? undefined : { except })) as Action<number, RedisError | InvalidSessionData>,
+    fromEffect(service.deleteByReference(field, value, except === undefined ? undefined : { except })) as Action<
+      number,
+      RedisError | InvalidSessionData
+    >,
   // A double's reads are plain gets (no rolling), its pages one whole listing.
   read: (id, fields) => map(fromEffect(service.get(id, fields ?? undefined)), (session) => ({ session, renewedTtl: undefined })),
   listSessionsPage: (field, value) =>

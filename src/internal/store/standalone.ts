@@ -6,7 +6,7 @@ import { InvalidSessionId } from "../../SessionError.js"
 import type { RedisError } from "../../SessionError.js"
 import { keyBase, referenceKey, revokingKey, sessionKey } from "../keys.js"
 import type { Action } from "./action.js"
-import { andThen, checked, checkedData, command, done, failed, fromEffect, script } from "./action.js"
+import { andThen, checked, checkedData, command, done, failed, fromEffect, map, script } from "./action.js"
 import { deleteSession } from "./lua/deleteSession.js"
 import { freezeReference } from "./lua/freezeReference.js"
 import { referenceBatch } from "./lua/referenceBatch.js"
@@ -14,41 +14,84 @@ import { regenerateSession } from "./lua/regenerateSession.js"
 import { setSession } from "./lua/setSession.js"
 import { touchSession } from "./lua/touchSession.js"
 import { unsetFields } from "./lua/unsetFields.js"
+import { readSession, sessionLifetime as lifetimeScript } from "./lua/readSession.js"
 import type { GetPlan, StoreRules, WritePlan } from "./plan.js"
 import { SCAN_BATCH, sessionFromFields } from "./plan.js"
+import { announceEvictions, clientPairs, sessionInfo, sessionLifetime } from "./controls.js"
 import { toEffect } from "./run.js"
-import type { Regenerated, StoreActions } from "./service.js"
-import type { SessionData, SessionStoreError } from "./types.js"
+import type { ReadResult, Regenerated, SessionPage, StoreActions } from "./service.js"
+import type { SessionData, SessionEviction, SessionStoreError } from "./types.js"
+import { assignField } from "../validate.js"
 
 /** What the write scripts answer for a session whose revoke has started. */
 const REVOKED = -1
 const isOne = (reply: unknown): Action<boolean, never> => done(reply === 1)
 
-/** `get` as one command (HGETALL, or HMGET of the fields and `id`); the cluster store sends the same. */
-export const getCommand = (prefix: string, plan: GetPlan): Action<SessionData, never> => {
+/**
+ * `get` as one command (HGETALL, or HMGET of the fields and `id`); the cluster store sends
+ * the same. With an absolute lifetime, `rules.alive` hides a session past its deadline.
+ */
+export const getCommand = (prefix: string, plan: GetPlan, rules?: StoreRules): Action<SessionData, never> => {
   const key = sessionKey(prefix, plan.id)
   const fields = plan.fields
-  if (fields === undefined) return command("SessionStore.get", "hgetall", [key], [], done as (reply: unknown) => Action<SessionData, never>)
-  return command("SessionStore.get", "hmget", [key], fields, (values) => done(sessionFromFields(fields, values as Array<string | null>)))
+  const checkDeadline = rules !== undefined && rules.controls.absoluteMaxAgeMillis !== undefined
+  const answer = checkDeadline ? (session: SessionData) => done(rules.alive(plan, session, Date.now())) : done<SessionData>
+  if (fields === undefined)
+    return command("SessionStore.get", "hgetall", [key], [], answer as (reply: unknown) => Action<SessionData, never>)
+  return command("SessionStore.get", "hmget", [key], fields, (values) => answer(sessionFromFields(fields, values as Array<string | null>)))
+}
+
+/** A session from a flat field/value list (HGETALL's reply inside a script). */
+const sessionFromPairs = (pairs: ReadonlyArray<string>, from: number): SessionData => {
+  const session: SessionData = {}
+  for (let i = from; i + 1 < pairs.length; i += 2) assignField(session, pairs[i]!, pairs[i + 1]!)
+  return session
+}
+
+/** The evictions a write script reported: (field, value, count) triples from `from`. */
+const evictionsIn = (reply: ReadonlyArray<unknown>, from: number): Array<SessionEviction> => {
+  const evictions: Array<SessionEviction> = []
+  for (let i = from; i + 2 < reply.length; i += 3) {
+    evictions.push({ field: String(reply[i]), value: String(reply[i + 1]), evicted: Number(reply[i + 2]) })
+  }
+  return evictions
 }
 
 export const makeStandaloneActions = (rules: StoreRules, redis: RedisClientService): StoreActions => {
-  const { prefix, references } = rules
+  const { prefix, references, controls } = rules
   const base = keyBase(prefix)
   const nrefs = references.length
+  const on = controls.on ? "1" : "0"
+  const absolute = controls.absoluteMaxAgeMillis ?? -1
 
   const write = (operation: string, plan: WritePlan, onlyExisting: boolean): Action<boolean, SessionStoreError> =>
     script(
       operation,
       setSession,
       [sessionKey(prefix, plan.id), base],
-      [plan.id, plan.ttl, onlyExisting ? "1" : "0", nrefs, ...references, ...plan.pairs],
+      [plan.id, plan.ttl, onlyExisting ? "1" : "0", on, absolute, nrefs, ...references, ...controls.maxSessions, ...plan.pairs],
       (reply) => {
-        if (reply !== REVOKED) return done(reply === 1)
+        const status = (reply as ReadonlyArray<unknown>)[0]
+        if (status === 1 && (reply as ReadonlyArray<unknown>).length > 1)
+          announceEvictions(rules.onEvict, evictionsIn(reply as ReadonlyArray<unknown>, 1))
+        if (status !== REVOKED) return done(status === 1)
         // setExisting: as good as gone. set: the caller asked for this id's data to exist.
         return onlyExisting ? done(false) : failed(new InvalidSessionId({ reason: "the session is being revoked" }))
       }
     )
+
+  const readArgs = (id: string, fields: ReadonlyArray<string> | undefined, client: Array<string>) => [
+    id,
+    controls.rolling ? "1" : "0",
+    controls.rollingIntervalMillis,
+    rules.maxAgeMillis,
+    absolute,
+    nrefs,
+    ...references,
+    client.length / 2,
+    ...client,
+    ...(fields ?? [])
+  ]
 
   // SSCAN page by page of `setKey`; each page is checked (and pruned, or deleted) by one
   // script. `timeout` bounds each page (its SSCAN and its script), not the whole scan.
@@ -78,12 +121,26 @@ export const makeStandaloneActions = (rules: StoreRules, redis: RedisClientServi
   }
 
   return {
-    get: (id, fields) => checked(rules.get(id, fields), (plan) => getCommand(prefix, plan)),
+    get: (id, fields) => checked(rules.get(id, fields), (plan) => getCommand(prefix, plan, rules)),
 
-    set: (id, values, maxAge) =>
-      checked(rules.write(id, values, maxAge), (plan) => andThen(write("SessionStore.set", plan, false), () => done(undefined))),
+    read: (id, fields, client) =>
+      checked(rules.get(id, fields), (plan): Action<ReadResult, SessionStoreError> => {
+        if (!controls.observesReads) return map(getCommand(prefix, plan, rules), (session) => ({ session, renewedTtl: undefined }))
+        const args = readArgs(id, plan.fields, clientPairs(controls, client))
+        return script("SessionStore.read", readSession, [sessionKey(prefix, id), base], args, (reply) => {
+          const [renewed, ...rest] = reply as Array<string | null>
+          if (Number(renewed) < 0) return done({ session: {}, renewedTtl: undefined })
+          const fields = plan.fields
+          const session = fields === undefined ? sessionFromPairs(rest as Array<string>, 0) : sessionFromFields(fields, rest)
+          return done({ session: rules.alive(plan, session, Date.now()), renewedTtl: Number(renewed) > 0 ? Number(renewed) : undefined })
+        })
+      }),
 
-    setExisting: (id, values, maxAge) => checked(rules.write(id, values, maxAge), (plan) => write("SessionStore.setExisting", plan, true)),
+    set: (id, values, maxAge, client) =>
+      checked(rules.write(id, values, maxAge, client), (plan) => andThen(write("SessionStore.set", plan, false), () => done(undefined))),
+
+    setExisting: (id, values, maxAge, client) =>
+      checked(rules.write(id, values, maxAge, client), (plan) => write("SessionStore.setExisting", plan, true)),
 
     unset: (id, fields, maxAge) =>
       checked(rules.unset(id, fields, maxAge), (plan) =>
@@ -91,25 +148,55 @@ export const makeStandaloneActions = (rules: StoreRules, redis: RedisClientServi
           "SessionStore.unset",
           unsetFields,
           [sessionKey(prefix, id), base],
-          [id, plan.ttl, nrefs, ...references, ...plan.fields],
+          [id, plan.ttl, on, absolute, nrefs, ...references, ...plan.fields],
           isOne
         )
       ),
 
     touch: (id, maxAge) =>
       checked(rules.touch(id, maxAge), (plan) =>
-        script("SessionStore.touch", touchSession, [sessionKey(prefix, id), base], [id, plan.ttl, nrefs, ...references], isOne)
+        script(
+          "SessionStore.touch",
+          touchSession,
+          [sessionKey(prefix, id), base],
+          [id, plan.ttl, on, absolute, nrefs, ...references],
+          isOne
+        )
       ),
 
     delete: (id) =>
       checked(rules.delete(id), () =>
-        script("SessionStore.delete", deleteSession, [sessionKey(prefix, id), base], [id, nrefs, ...references], isOne)
+        script("SessionStore.delete", deleteSession, [sessionKey(prefix, id), base], [id, "", "", nrefs, ...references], isOne)
+      ),
+
+    deleteHolding: (id, field, value) =>
+      checked(rules.delete(id), () =>
+        checkedData(rules.reference(field, value), (plan) =>
+          script(
+            "SessionStore.deleteHolding",
+            deleteSession,
+            [sessionKey(prefix, id), base],
+            [id, plan.field, plan.value, nrefs, ...references],
+            isOne
+          )
+        )
       ),
 
     regenerate: (id, newId, maxAge, options) =>
       checked(rules.regenerate(id, newId, maxAge, options), (plan) => {
         const keys = [sessionKey(prefix, id), sessionKey(prefix, plan.target), base]
-        const args = [id, plan.target, plan.ttl, plan.keepLifetime ? "1" : "0", plan.secretField, plan.secret, nrefs, ...references]
+        const args = [
+          id,
+          plan.target,
+          plan.ttl,
+          plan.keepLifetime ? "1" : "0",
+          plan.secretField,
+          plan.secret,
+          on,
+          absolute,
+          nrefs,
+          ...references
+        ]
         return script(
           "SessionStore.regenerate",
           regenerateSession,
@@ -124,6 +211,15 @@ export const makeStandaloneActions = (rules: StoreRules, redis: RedisClientServi
         )
       }),
 
+    lifetime: (id) =>
+      checked(rules.delete(id), () =>
+        script("SessionStore.lifetime", lifetimeScript, [sessionKey(prefix, id)], [], (reply) => {
+          const [created, at] = reply as [string | number, number | undefined]
+          if (created === -2) return done(undefined)
+          return done(sessionLifetime(controls, String(created), at !== undefined && at >= 0 ? at : undefined))
+        })
+      ),
+
     listByReference: (field, value) =>
       checkedData(rules.reference(field, value), (plan) => {
         const setKey = referenceKey(prefix, field, plan.value)
@@ -134,13 +230,40 @@ export const makeStandaloneActions = (rules: StoreRules, redis: RedisClientServi
         return fromEffect(Effect.map(listing, (ids) => Array.from(ids)))
       }),
 
+    // One SSCAN page, then one script that reads (and prunes) the page's members.
+    listSessionsPage: (field, value, cursor) =>
+      checkedData(rules.reference(field, value), (plan) => {
+        const operation = "SessionStore.listSessions"
+        const setKey = referenceKey(prefix, field, plan.value)
+        return command(operation, "sscan", [setKey], [cursor, SCAN_BATCH], (reply): Action<SessionPage, RedisError> => {
+          const [next, ids] = reply as [string, Array<string>]
+          if (ids.length === 0) return done({ sessions: [], cursor: next })
+          const args = [field, plan.value, "info", nrefs, ...references, ...ids]
+          return script(operation, referenceBatch, [setKey, base], args, (infos) => {
+            const [now, ...rows] = infos as Array<string | number>
+            const sessions = []
+            for (let i = 0; i + 5 < rows.length; i += 6) {
+              const ttl = Number(rows[i + 3])
+              const stored = {
+                createdAt: String(rows[i + 1]),
+                lastSeenAt: String(rows[i + 2]),
+                userAgent: String(rows[i + 4]),
+                ip: String(rows[i + 5])
+              }
+              sessions.push(sessionInfo(controls, String(rows[i]), stored, ttl >= 0 ? Number(now) + ttl : undefined))
+            }
+            return done({ sessions, cursor: next })
+          })
+        })
+      }),
+
     // The members move to the revoking set in one step, where no write can change them
     // (or give them a new id) any more; scanning it then sees every one of them.
-    deleteByReference: (field, value) =>
+    deleteByReference: (field, value, except) =>
       checkedData(rules.reference(field, value), (plan) => {
         const operation = "SessionStore.deleteByReference"
         const revoking = revokingKey(prefix, field, plan.value)
-        const freeze = script(operation, freezeReference, [referenceKey(prefix, field, plan.value), revoking], [], done)
+        const freeze = script(operation, freezeReference, [referenceKey(prefix, field, plan.value), revoking], [except ?? ""], done)
         return fromEffect(
           Effect.zipRight(
             toEffect(redis, freeze),

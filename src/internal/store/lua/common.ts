@@ -46,6 +46,82 @@ local function removeReferences(base, hash, id, fields)
   end
 end
 
+local function nowMillis()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+local function deleteWithReferences(base, hash, id, fields)
+  removeReferences(base, hash, id, fields)
+  redis.call('DEL', hash)
+end
+
+-- Account controls (controls.ts): 'absolute' is absoluteMaxAge in ms, -1 for none.
+-- The session's absolute deadline (unix ms), or nil without one.
+local function deadlineOf(hash, absolute)
+  if absolute < 0 then return nil end
+  local created = tonumber(redis.call('HGET', hash, '_created_at') or '')
+  if not created then return nil end
+  return created + absolute
+end
+
+-- An existing session whose absolute deadline has passed (only after absoluteMaxAge was
+-- shortened: otherwise its TTL ended it) is deleted with its references. Whether it was.
+local function endIfPastDeadline(base, hash, id, fields, absolute, now)
+  local deadline = deadlineOf(hash, absolute)
+  if deadline and deadline <= now then
+    deleteWithReferences(base, hash, id, fields)
+    return true
+  end
+  return false
+end
+
+-- Records the times of a write (the creation time only when missing: v3 sessions count as
+-- created when first written) and answers 'ttl' cut at the absolute deadline.
+local function stampAndCap(hash, ttl, absolute, now)
+  redis.call('HSETNX', hash, '_created_at', now)
+  redis.call('HSET', hash, '_last_seen_at', now)
+  local deadline = deadlineOf(hash, absolute)
+  if deadline and deadline - now < ttl then return deadline - now end
+  return ttl
+end
+
+-- Byte order of two ids (Lua's < follows the server's locale).
+local function bytesBefore(a, b)
+  for i = 1, math.min(#a, #b) do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x < y end
+  end
+  return #a < #b
+end
+
+-- A value may hold at most 'max' live sessions: with 'id' joining it, deletes the least
+-- recently active others (ties: the byte-smaller id) and prunes dead members. How many it deleted.
+local function enforceCap(base, fields, field, value, id, max)
+  local key = referenceKeyOf(base, field, value)
+  local others = {}
+  for _, member in ipairs(redis.call('SMEMBERS', key)) do
+    if member ~= id then
+      local state = redis.call('HMGET', sessionKeyOf(base, member), field, '_last_seen_at', '_created_at')
+      if state[1] == value then
+        others[#others + 1] = { member, tonumber(state[2] or state[3] or '0') or 0 }
+      else
+        redis.call('SREM', key, member)
+      end
+    end
+  end
+  local excess = #others + 1 - max
+  if excess <= 0 then return 0 end
+  table.sort(others, function(a, b)
+    if a[2] ~= b[2] then return a[2] < b[2] end
+    return bytesBefore(a[1], b[1])
+  end)
+  for i = 1, excess do
+    deleteWithReferences(base, sessionKeyOf(base, others[i][1]), others[i][1], fields)
+  end
+  return excess
+end
+
 local function readList(from, count)
   local list, lookup = {}, {}
   for i = 1, count do

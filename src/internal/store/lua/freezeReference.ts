@@ -17,9 +17,27 @@ end
 `
 
 /**
+ * Shared with the cluster's freeze: the move, sparing the member `except` ("" for none),
+ * which stays in the set with the set's TTL (the set outlived it before, so it still does).
+ */
+export const freezeExceptLua =
+  freezeLua +
+  `
+local function freezeExcept(set, revoking, except)
+  if except == '' or redis.call('SISMEMBER', set, except) == 0 then return freeze(set, revoking) end
+  local ttl = redis.call('PTTL', set)
+  redis.call('SREM', set, except)
+  local moved = freeze(set, revoking)
+  redis.call('SADD', set, except)
+  if ttl >= 0 then redis.call('PEXPIRE', set, ttl) end
+  return moved
+end
+`
+
+/**
  * The first step of `deleteByReference` on a single server. KEYS: the reference set,
- * its revoking set. Moves the members of the reference set into the revoking set, in
- * one step: from then on they are the sessions being revoked (the write scripts refuse
+ * its revoking set. ARGV: an id to spare ("" for none): it stays in the set, out of the
+ * revoke. Moves the other members of the reference set into the revoking set, in one step: from then on they are the sessions being revoked (the write scripts refuse
  * to change them, see `isBeingRevoked`), and a fresh login for the value starts a new
  * reference set. A revoking set left by a concurrent (or interrupted) revoke is merged
  * into, keeping the longer TTL (none when either has none, like a set v3 made).
@@ -28,8 +46,8 @@ end
 export const freezeReference = LuaScript.make(
   "freezeReference",
   2,
-  freezeLua +
+  freezeExceptLua +
     `
-return freeze(KEYS[1], KEYS[2])
+return freezeExcept(KEYS[1], KEYS[2], ARGV[1] or '')
 `
 )

@@ -1,0 +1,76 @@
+import * as LuaScript from "../../../LuaScript.js"
+import { commonLua } from "./common.js"
+
+/**
+ * A Session's read with account controls that observe reads (controls.ts).
+ * KEYS: session hash, key base. ARGV: id, rolling ("1"), rollingInterval ms, maxAge ms,
+ * absoluteMaxAge ms (-1: none), n, n referenced fields, m, m client field/value pairs
+ * (flat, 2m entries), then the fields to read (none: the whole hash).
+ *
+ * Answers the data as read: { renewed, then the HGETALL pairs or the HMGET values }.
+ * renewed: -1 no session (or one past its absolute deadline, which is ended); 0 read;
+ * else the TTL (ms) the rolling read renewed the session to. At most once per interval
+ * (by the last-seen time) and never for a session being revoked, the read also records
+ * last-seen (and creation when missing) and the client fields, and with rolling extends
+ * the TTL to maxAge (never shortening it, cut at the absolute deadline) and the sets with it.
+ */
+export const readSession = LuaScript.make(
+  "readSession",
+  2,
+  commonLua +
+    `
+local hash, base = KEYS[1], KEYS[2]
+local id, rolling, interval, maxAge, absolute = ARGV[1], ARGV[2] == '1', tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+if redis.call('EXISTS', hash) == 0 then return { -1 } end
+local nrefs = tonumber(ARGV[6])
+local refs = readList(7, nrefs)
+local nclient = tonumber(ARGV[7 + nrefs])
+local firstClient = 8 + nrefs
+local firstField = firstClient + 2 * nclient
+local now = nowMillis()
+if endIfPastDeadline(base, hash, id, refs, absolute, now) then return { -1 } end
+local reply
+if firstField > #ARGV then
+  reply = redis.call('HGETALL', hash)
+else
+  reply = redis.call('HMGET', hash, unpack(ARGV, firstField, #ARGV))
+end
+table.insert(reply, 1, 0)
+local seen = tonumber(redis.call('HGET', hash, '_last_seen_at') or '')
+if seen and now - seen < interval then return reply end
+if isBeingRevoked(base, hash, id, refs) then return reply end
+redis.call('HSET', hash, '_last_seen_at', now)
+redis.call('HSETNX', hash, '_created_at', now)
+for i = firstClient, firstField - 1, 2 do redis.call('HSET', hash, ARGV[i], ARGV[i + 1]) end
+if rolling then
+  local left = redis.call('PTTL', hash)
+  local target = maxAge
+  local deadline = deadlineOf(hash, absolute)
+  if deadline and deadline - now < target then target = deadline - now end
+  if left >= 0 and target > left then
+    redis.call('PEXPIRE', hash, target)
+    refreshReferences(base, hash, id, refs, target)
+    reply[1] = target
+  end
+end
+return reply
+`
+)
+
+/**
+ * KEYS: session hash. Returns { -2 } without a session, else { creation time ("" when
+ * none), absolute expiry (unix ms; -1 = no TTL) }, from one read.
+ */
+export const sessionLifetime = LuaScript.make(
+  "sessionLifetime",
+  1,
+  commonLua +
+    `
+local hash = KEYS[1]
+if redis.call('EXISTS', hash) == 0 then return { -2 } end
+local ttl = redis.call('PTTL', hash)
+local at = -1
+if ttl >= 0 then at = nowMillis() + ttl end
+return { redis.call('HGET', hash, '_created_at') or '', at }
+`
+)
