@@ -44,13 +44,14 @@ redis.call('HSETNX', hash, '_created_at', now)
 for i = firstClient, firstField - 1, 2 do redis.call('HSET', hash, ARGV[i], ARGV[i + 1]) end
 if rolling then
   local left = redis.call('PTTL', hash)
-  local target = maxAge
+  local at = now + maxAge
   local deadline = deadlineOf(hash, absolute)
-  if deadline and deadline - now < target then target = deadline - now end
-  if left >= 0 and target > left then
-    redis.call('PEXPIRE', hash, target)
-    refreshReferences(base, hash, id, refs, target)
-    reply[1] = target
+  if deadline and deadline < at then at = deadline end
+  if left >= 0 and at - now > left then
+    -- As expireSession: the expiry as a time, the sets a second more.
+    redis.call('PEXPIREAT', hash, at)
+    refreshReferences(base, hash, id, refs, at - now + 1000)
+    reply[1] = at - now
   end
 end
 return reply
