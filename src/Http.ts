@@ -24,7 +24,7 @@
  * @since 4.0.0
  */
 import { Cookies, HttpApp, HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { Effect } from "effect"
+import { Context, Effect } from "effect"
 import * as Csrf from "./Csrf.js"
 import type { HttpCookieSettings, SetCookieLine } from "./internal/http/cookie.js"
 import { HttpCookie } from "./internal/http/cookie.js"
@@ -46,9 +46,7 @@ export { toNodeListener }
  * @since 4.0.0
  * @category models
  */
-export type SessionHttpMiddleware = <E, R>(
-  app: HttpApp.Default<E, R>
-) => HttpApp.Default<E, Exclude<R, Session> | SessionStore>
+export type SessionHttpMiddleware = <E, R>(app: HttpApp.Default<E, R>) => HttpApp.Default<E, Exclude<R, Session> | SessionStore>
 
 // A Set-Cookie line as a platform Cookie: `serializeCookie` writes `name=valueEncoded`
 // and nothing else when a cookie has no options, so the line goes out byte for byte.
@@ -77,16 +75,30 @@ const applyLines = (response: HttpServerResponse.HttpServerResponse, lines: Read
   })
 }
 
-const build = (cookie: HttpCookieSettings, csrf: Csrf.Csrf): SessionHttpMiddleware => (app) =>
-  Effect.gen(function* () {
-    const request = yield* HttpServerRequest.HttpServerRequest
-    const store = yield* SessionStore
-    const requestCookie = new HttpCookie(request, cookie)
-    // A pre-response handler, so the cookie reaches error responses too (a handler that
-    // signs in and then fails still tells the client its new id).
-    yield* HttpApp.appendPreResponseHandler((_request, response) => Effect.sync(() => applyLines(response, requestCookie.lines)))
-    return yield* Effect.provideService(app, Session, Session.make(store, csrf, requestCookie))
-  })
+// Per request: the services are read from the fiber's context at once (no generator), and
+// the cookie lines go onto the handler's response when it returns. Only a failure needs the
+// pre-response handler (so the cookie reaches the error response too: a handler that signs
+// in and then fails still tells the client its new id), and only when there are lines: an
+// `appendPreResponseHandler` on every request copies the fiber's FiberRefs, most of what
+// the middleware itself costs.
+const build =
+  (cookie: HttpCookieSettings, csrf: Csrf.Csrf): SessionHttpMiddleware =>
+  (app) =>
+    Effect.withFiberRuntime((fiber) => {
+      const context = fiber.currentContext
+      const requestCookie = new HttpCookie(Context.unsafeGet(context, HttpServerRequest.HttpServerRequest), cookie)
+      const session = Session.make(Context.unsafeGet(context, SessionStore), csrf, requestCookie)
+      return Effect.matchCauseEffect(Effect.provideService(app, Session, session), {
+        onSuccess: (response) => Effect.succeed(applyLines(response, requestCookie.lines)),
+        onFailure: (cause) =>
+          requestCookie.lines.length === 0
+            ? Effect.failCause(cause)
+            : Effect.zipRight(
+                HttpApp.appendPreResponseHandler((_request, response) => Effect.sync(() => applyLines(response, requestCookie.lines))),
+                Effect.failCause(cause)
+              )
+      })
+    })
 
 /**
  * The middleware, as an Effect that fails with `SessionConfigError` for invalid options.

@@ -2,8 +2,8 @@
 // store, computed once: the span attributes (backend, address, prefix, number of
 // referenced fields) and, per operation, the metric tags. Nothing here ever sees a
 // session id, a value or a CSRF secret: attributes are about the store, not the session.
-import { Effect, Exit, Metric, MetricBoundaries, MetricLabel } from "effect"
-import type { Tracer } from "effect"
+import { Effect, Exit, FiberRef, Metric, MetricBoundaries, MetricLabel } from "effect"
+import type { Fiber, Tracer } from "effect"
 import type { RedisClientService } from "../../RedisClient.js"
 
 /** Store operations run, tagged `db.operation.name`, `db.system.name` and `outcome` (`success` | `failure`). */
@@ -113,12 +113,29 @@ export const record = (operation: OperationTelemetry, started: number, ok: boole
     sessionsRevoked.unsafeUpdate(value, operation.system)
 }
 
+// The tracer a fiber has when none was installed: its spans reach no one.
+const nativeTracer = Effect.runSync(Effect.tracer)
+
+/**
+ * `effect` in a span, unless the fiber's tracer is Effect's default one (no tracer was
+ * installed, so no one would see the span) or tracing is off: a span costs a context
+ * entry, an attribute map and two clock reads, more than a Redis call's own JavaScript.
+ */
+export const withSpan = <A, E, R>(effect: Effect.Effect<A, E, R>, name: string, options: Tracer.SpanOptions): Effect.Effect<A, E, R> =>
+  Effect.withFiberRuntime((fiber) => (isTraced(fiber) ? Effect.withSpan(effect, name, options) : effect))
+
+/** Whether a span made in this fiber would reach a tracer someone installed. */
+export const isTraced = (fiber: Fiber.RuntimeFiber<unknown, unknown>): boolean =>
+  fiber.currentTracer !== nativeTracer && fiber.getFiberRef(FiberRef.currentTracerEnabled)
+
 /** `effect` as one store operation: in its span, with its metrics. */
 export const observed = <A, E, R>(operation: OperationTelemetry, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-  Effect.withSpan(
+  withSpan(
     Effect.suspend(() => {
       const started = performance.now()
-      return Effect.onExit(effect, (exit) => Effect.sync(() => record(operation, started, Exit.isSuccess(exit), Exit.isSuccess(exit) ? exit.value : undefined)))
+      return Effect.onExit(effect, (exit) =>
+        Effect.sync(() => record(operation, started, Exit.isSuccess(exit), Exit.isSuccess(exit) ? exit.value : undefined))
+      )
     }),
     operation.name,
     operation.span
