@@ -8,7 +8,7 @@ import type { RedisClientService } from "../../RedisClient.js"
 import type { RedisError } from "../../SessionError.js"
 import type { Action, Command } from "./action.js"
 import type { OperationTelemetry, Telemetry } from "./observability.js"
-import { isTraced, observed, record } from "./observability.js"
+import { isTraced, observed, record, withSessionIdHash } from "./observability.js"
 
 const send =
   (command: Command<unknown, unknown>) =>
@@ -149,7 +149,7 @@ export const toObservedEffect = <A, E>(
         const step = sendCommand(client, action, deadline, (next): Effect.Effect<Action<A, E>, E> =>
           next._tag === "Failed" ? Effect.fail(next.error) : Effect.succeed(next)
         )
-        return Effect.flatMap(observed(operation, step), after)
+        return Effect.flatMap(observed(operation, withSessionIdHash(fiber, telemetry, action.keys, step)), after)
       })
     }
   }
