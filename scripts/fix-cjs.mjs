@@ -76,6 +76,13 @@ if (!dts.includes("export = koaRedisSessionSets")) {
     if (kind === "export") dts = dts.replace(line, `import { ${renamed.join(", ")} } from '${from}';\n`)
   }
   const addMember = (localName, exportedName, isType, isClass) => {
+    // A value merged with a namespace of types (and an interface), as SessionSchema is: an
+    // import alias carries every meaning, where `declare const` would keep the value only.
+    if (!isType && new RegExp(`^declare namespace ${localName} \\{`, "m").test(dts)) {
+      aliases.push(`import _${exportedName} = ${localName};`)
+      members.push(`export { _${exportedName} as ${exportedName} };`)
+      return
+    }
     if (isType) aliases.push(`type _${exportedName} = ${localName};`)
     else {
       aliases.push(`declare const _${exportedName}: typeof ${localName};`)

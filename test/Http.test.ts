@@ -4,7 +4,7 @@ import { createHmac } from "node:crypto"
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
 import { HttpApp, HttpRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { Effect, Layer, Redacted } from "effect"
+import { Chunk, Context, Effect, Layer, Redacted, Stream } from "effect"
 import { Redis } from "ioredis"
 import Koa from "koa"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -270,6 +270,17 @@ describe("SessionHttp next to the Koa bridge (one Redis, the same keys)", () => 
     ])
     const me = await handler(new Request("http://example.test/me", { headers: { cookie: cookieHeader(login) } }))
     expect(await me.json()).toEqual({ user_id: "hal" })
+  })
+})
+
+describe("SessionHttp and account controls", () => {
+  it("records the request's user agent when the store tracks it (the device list shows it)", async () => {
+    const memory = SessionStore.layerMemory({ references: ["user_id"], track: { userAgent: true } })
+    const store = await Effect.runPromise(Effect.scoped(Layer.build(memory)).pipe(Effect.map((context) => Context.get(context, SessionStore))))
+    const handler = effectHandler({ signed: false }, Layer.succeed(SessionStore, store))
+    await handler(new Request("http://example.test/login?user=ida", { headers: { "user-agent": "Effect-Browser/1" } }))
+    const devices = await Effect.runPromise(Stream.runCollect(store.listSessions("user_id", "ida")).pipe(Effect.map(Chunk.toArray)))
+    expect(devices.map((device) => device.userAgent)).toEqual(["Effect-Browser/1"])
   })
 })
 

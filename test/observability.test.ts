@@ -2,13 +2,14 @@
 // is a span with the store's attributes, a Session's operations are spans with the store
 // operations under them, run() inside Koa sees the caller's spans, and no span ever names
 // a session id, a value or a CSRF secret. Metrics count on every path, Promise included.
+import { createHmac } from "node:crypto"
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Effect, Exit, Layer, Metric, Option, Tracer } from "effect"
+import { Context, Effect, Exit, Layer, Metric, Option, Redacted, Tracer } from "effect"
 import type { MetricState } from "effect"
 import Koa from "koa"
 import { inject } from "vitest"
 import * as Csrf from "../src/Csrf.js"
-import koaRedisSessionSets, { Session, SessionMetrics, SessionStore } from "../src/index.js"
+import koaRedisSessionSets, { Session, SessionConfigError, SessionMetrics, SessionStore } from "../src/index.js"
 import type { SessionCookie } from "../src/Session.js"
 import { storeLayer, uniquePrefix } from "./utils.js"
 
@@ -156,51 +157,69 @@ for (const backend of backends) {
       }).pipe(Effect.provide(Layer.merge(backend.layer(prefix), Layer.setTracer(recorder.tracer))))
     })
 
-    it.effect("Session operations: Session.* spans under the request's span, the store operations under them, no id, value or CSRF secret", () => {
-      const recorder = makeRecorder()
-      const prefix = uniquePrefix("obs-session")
-      return Effect.gen(function* () {
-        const store = yield* SessionStore
-        const csrf = Csrf.make()
-        const first = makeCookie()
-        const session = Session.make(store, csrf, first.cookie)
-        const token = yield* Effect.gen(function* () {
-          yield* session.set({ user_id: 7, note: SECRET_VALUE })
-          return yield* session.createCSRFToken()
-        }).pipe(Effect.withSpan("request"))
-        const id = (yield* session.id)!
-        const secret = (yield* store.get(id))[Csrf.CSRF_SECRET_FIELD]!
-        expect(secret.length).toBeGreaterThan(0)
+    it.effect(
+      "Session operations: Session.* spans under the request's span, the store operations under them, no id, value or CSRF secret",
+      () => {
+        const recorder = makeRecorder()
+        const prefix = uniquePrefix("obs-session")
+        return Effect.gen(function* () {
+          const store = yield* SessionStore
+          const csrf = Csrf.make()
+          const first = makeCookie()
+          const session = Session.make(store, csrf, first.cookie)
+          const token = yield* Effect.gen(function* () {
+            yield* session.set({ user_id: 7, note: SECRET_VALUE })
+            return yield* session.createCSRFToken()
+          }).pipe(Effect.withSpan("request"))
+          const id = (yield* session.id)!
+          const secret = (yield* store.get(id))[Csrf.CSRF_SECRET_FIELD]!
+          expect(secret.length).toBeGreaterThan(0)
 
-        // The next request carries the cookie: its `set` runs setExisting.
-        const again = Session.make(store, csrf, makeCookie(id).cookie)
-        yield* again.set({ note: "second" }).pipe(Effect.withSpan("request"))
-        expect(yield* again.verifyCSRFToken(undefined, token)).toBe(true)
+          // The next request carries the cookie: its `set` runs setExisting.
+          const again = Session.make(store, csrf, makeCookie(id).cookie)
+          yield* again.set({ note: "second" }).pipe(Effect.withSpan("request"))
+          expect(yield* again.verifyCSRFToken(undefined, token)).toBe(true)
 
-        const requests = recorder.named("request")
-        expect(requests).toHaveLength(2)
-        expect(recorder.childrenOf(requests[0]!)).toEqual(["Session.set", "Session.createCSRFToken"])
-        const [set, setAgain] = recorder.named("Session.set")
-        expect(recorder.childrenOf(set!)).toEqual(["SessionStore.set"])
-        expect(recorder.childrenOf(recorder.named("Session.createCSRFToken")[0]!)).toEqual(["SessionStore.get", "SessionStore.setExisting"])
-        expect(recorder.childrenOf(requests[1]!)).toEqual(["Session.set"])
-        expect(recorder.childrenOf(setAgain!)).toEqual(["SessionStore.setExisting"])
-        expect(recorder.childrenOf(recorder.named("Session.verifyCSRFToken")[0]!)).toEqual(["SessionStore.get"])
-        expect(recorder.named("Session.set")[0]!.attributes.get("db.system.name")).toBe(backend.system)
-        expect(recorder.named("SessionStore.setExisting")[0]!.attributes.get("db.operation.name")).toBe("SessionStore.setExisting")
+          const requests = recorder.named("request")
+          expect(requests).toHaveLength(2)
+          expect(recorder.childrenOf(requests[0]!)).toEqual(["Session.set", "Session.createCSRFToken"])
+          const [set, setAgain] = recorder.named("Session.set")
+          expect(recorder.childrenOf(set!)).toEqual(["SessionStore.set"])
+          expect(recorder.childrenOf(recorder.named("Session.createCSRFToken")[0]!)).toEqual([
+            "SessionStore.get",
+            "SessionStore.setExisting"
+          ])
+          expect(recorder.childrenOf(requests[1]!)).toEqual(["Session.set"])
+          expect(recorder.childrenOf(setAgain!)).toEqual(["SessionStore.setExisting"])
+          expect(recorder.childrenOf(recorder.named("Session.verifyCSRFToken")[0]!)).toEqual(["SessionStore.get"])
+          expect(recorder.named("Session.set")[0]!.attributes.get("db.system.name")).toBe(backend.system)
+          expect(recorder.named("SessionStore.setExisting")[0]!.attributes.get("db.operation.name")).toBe("SessionStore.setExisting")
 
-        const text = everything(recorder.spans)
-        for (const forbidden of [id, SECRET_VALUE, secret, token]) expect(text).not.toContain(forbidden)
-      }).pipe(Effect.provide(Layer.merge(backend.layer(prefix), Layer.setTracer(recorder.tracer))))
-    })
+          const text = everything(recorder.spans)
+          for (const forbidden of [id, SECRET_VALUE, secret, token]) expect(text).not.toContain(forbidden)
+        }).pipe(Effect.provide(Layer.merge(backend.layer(prefix), Layer.setTracer(recorder.tracer))))
+      }
+    )
 
     it.effect("metrics: operations by name and outcome, durations, sessions created and revoked", () => {
       const prefix = uniquePrefix("obs-metrics")
       const system = backend.system
       const read = Effect.all({
-        setOk: counter(SessionMetrics.operations, { "db.operation.name": "SessionStore.set", "db.system.name": system, outcome: "success" }),
-        getOk: counter(SessionMetrics.operations, { "db.operation.name": "SessionStore.get", "db.system.name": system, outcome: "success" }),
-        getFailed: counter(SessionMetrics.operations, { "db.operation.name": "SessionStore.get", "db.system.name": system, outcome: "failure" }),
+        setOk: counter(SessionMetrics.operations, {
+          "db.operation.name": "SessionStore.set",
+          "db.system.name": system,
+          outcome: "success"
+        }),
+        getOk: counter(SessionMetrics.operations, {
+          "db.operation.name": "SessionStore.get",
+          "db.system.name": system,
+          outcome: "success"
+        }),
+        getFailed: counter(SessionMetrics.operations, {
+          "db.operation.name": "SessionStore.get",
+          "db.system.name": system,
+          outcome: "failure"
+        }),
         getTimed: histogramCount({ "db.operation.name": "SessionStore.get", "db.system.name": system }),
         created: counter(SessionMetrics.sessionsCreated, { "db.system.name": system }),
         revoked: counter(SessionMetrics.sessionsRevoked, { "db.system.name": system })
@@ -275,7 +294,11 @@ describe("Koa", () => {
       Effect.runPromise(
         Effect.all([
           counter(SessionMetrics.operations, { "db.operation.name": "SessionStore.get", "db.system.name": "redis", outcome: "success" }),
-          counter(SessionMetrics.operations, { "db.operation.name": "SessionStore.setExisting", "db.system.name": "redis", outcome: "success" }),
+          counter(SessionMetrics.operations, {
+            "db.operation.name": "SessionStore.setExisting",
+            "db.system.name": "redis",
+            outcome: "success"
+          }),
           counter(SessionMetrics.sessionsCreated, { "db.system.name": "redis" }),
           counter(SessionMetrics.sessionsRevoked, { "db.system.name": "redis" }),
           histogramCount({ "db.operation.name": "SessionStore.get", "db.system.name": "redis" })
@@ -294,5 +317,91 @@ describe("Koa", () => {
     } finally {
       await mw.close()
     }
+  })
+})
+
+describe("opt-in session id hash on spans", () => {
+  const KEY = "a span hash key of 32 characters"
+  const expected = (id: string) => createHmac("sha256", KEY).update(id).digest("base64url").slice(0, 16)
+  const attribute = SessionMetrics.sessionIdHashAttribute
+
+  // Two requests of one session (a login, then a write through its cookie), a regenerate, and another session.
+  const requests = Effect.gen(function* () {
+    const store = yield* SessionStore
+    const csrf = Csrf.make()
+    const login = Session.make(store, csrf, makeCookie().cookie)
+    yield* login.set({ user_id: 7, note: SECRET_VALUE }).pipe(Effect.withSpan("request"))
+    const id = (yield* login.id)!
+    const next = Session.make(store, csrf, makeCookie(id).cookie)
+    yield* Effect.all([next.get(), next.set({ note: "again" })]).pipe(Effect.withSpan("request"))
+    yield* next.regenerate.pipe(Effect.withSpan("request"))
+    const regenerated = (yield* next.id)!
+    yield* next.get().pipe(Effect.withSpan("request"))
+    const other = Session.make(store, csrf, makeCookie().cookie)
+    yield* other.set({ user_id: 8 }).pipe(Effect.withSpan("request"))
+    return { id, regenerated, otherId: (yield* other.id)! }
+  })
+
+  it.effect("absent by default", () => {
+    const recorder = makeRecorder()
+    return Effect.gen(function* () {
+      const { id } = yield* requests
+      expect(recorder.spans.filter((s) => s.name.startsWith("SessionStore.")).length).toBeGreaterThan(4)
+      expect(recorder.spans.some((s) => s.attributes.has(attribute))).toBe(false)
+      expect(everything(recorder.spans)).not.toContain(id)
+    }).pipe(
+      Effect.provide(
+        Layer.merge(storeLayer({ prefix: uniquePrefix("obs-hash-off"), references: ["user_id"] }), Layer.setTracer(recorder.tracer))
+      )
+    )
+  })
+
+  it.effect("opted in: the store spans of a session's operations carry HMAC-SHA256(key, id), 16 characters, never the id", () => {
+    const recorder = makeRecorder()
+    return Effect.gen(function* () {
+      const { id, regenerated, otherId } = yield* requests
+      const hashes = (name: string) => recorder.named(name).map((s) => s.attributes.get(attribute))
+      expect(attribute).toBe("session_store.session.id_hash")
+      // login: set on a minted id; next request: get and setExisting of the same id, then its regenerate.
+      expect(hashes("SessionStore.set")).toEqual([expected(id), expected(otherId)])
+      expect(hashes("SessionStore.get")).toEqual([expected(id), expected(regenerated)])
+      expect(hashes("SessionStore.setExisting")).toEqual([expected(id)])
+      expect(hashes("SessionStore.regenerate")).toEqual([expected(id)])
+      expect(new Set([expected(id), expected(regenerated), expected(otherId)]).size).toBe(3)
+      // Only on the store operations' spans, not on the app's or Session's.
+      expect(recorder.spans.filter((s) => s.attributes.has(attribute)).every((s) => s.name.startsWith("SessionStore."))).toBe(true)
+      const text = everything(recorder.spans)
+      for (const forbidden of [id, regenerated, otherId, SECRET_VALUE]) expect(text).not.toContain(forbidden)
+    }).pipe(
+      Effect.provide(
+        Layer.mergeAll(
+          storeLayer({ prefix: uniquePrefix("obs-hash-on"), references: ["user_id"] }),
+          Layer.setTracer(recorder.tracer),
+          SessionMetrics.layerSessionIdHash(Redacted.make(KEY))
+        )
+      )
+    )
+  })
+
+  it("a key shorter than 16 bytes is refused; without a key, one random key per process", async () => {
+    expect(() => SessionMetrics.layerSessionIdHash("short")).toThrow(SessionConfigError)
+    const recorder = makeRecorder()
+    const run = () =>
+      Effect.runPromise(
+        Effect.gen(function* () {
+          const store = yield* SessionStore
+          const session = Session.make(store, Csrf.make(), makeCookie("abcdefghijklmnopqrstuv").cookie)
+          yield* session.get()
+        }).pipe(
+          SessionMetrics.withSessionIdHash,
+          Effect.provide(Layer.merge(storeLayer({ prefix: uniquePrefix("obs-hash-random") }), Layer.setTracer(recorder.tracer)))
+        )
+      )
+    await run()
+    await run()
+    const [first, second] = recorder.named("SessionStore.get").map((s) => s.attributes.get(attribute) as string)
+    expect(first).toMatch(/^[\w-]{16}$/)
+    expect(second).toBe(first)
+    expect(first).not.toBe(expected("abcdefghijklmnopqrstuv"))
   })
 })

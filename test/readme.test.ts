@@ -3,6 +3,7 @@ import { once } from "node:events"
 import { readFileSync } from "node:fs"
 import type { Server } from "node:http"
 import type { AddressInfo } from "node:net"
+import { SpanKind, SpanStatusCode } from "@opentelemetry/api"
 import { Effect } from "effect"
 import { describe, expect, inject, it } from "vitest"
 import { Browser } from "./koaUtils.js"
@@ -10,7 +11,17 @@ import { Browser } from "./koaUtils.js"
 const root = new URL("..", import.meta.url)
 const readme = readFileSync(new URL("README.md", root), "utf8")
 const example = (name: string) => readFileSync(new URL(`examples/${name}`, root), "utf8").trimEnd()
-const EXAMPLES = ["quickstart.mjs", "revoke-job.mjs", "effect-in-koa.mjs", "memory-store.mjs", "config.mjs", "typed-session.mjs", "http-server.mjs", "account-controls.mjs"]
+const EXAMPLES = [
+  "quickstart.mjs",
+  "revoke-job.mjs",
+  "effect-in-koa.mjs",
+  "memory-store.mjs",
+  "config.mjs",
+  "typed-session.mjs",
+  "http-server.mjs",
+  "opentelemetry.mjs",
+  "account-controls.mjs"
+]
 
 const urlOf = async (server: Server) => {
   if (!server.listening) await once(server, "listening")
@@ -143,5 +154,33 @@ describe("README", () => {
       refused: "InvalidSessionData",
       after: "admin"
     })
+  })
+
+  it("the OpenTelemetry example: SessionStore.* spans reach the exporter, with the store's attributes, under the app's span, without the id", async () => {
+    const url = new URL(inject("redisUrl"))
+    process.env["REDIS_URL"] = url.href
+    const { main } = await import("../examples/opentelemetry.mjs")
+    const { id, spans } = await Effect.runPromise(main)
+    expect(spans.map((span) => span.name)).toEqual(["SessionStore.set", "SessionStore.get", "SessionStore.delete", "sign-in-and-out"])
+    const app = spans.at(-1)!
+    for (const span of spans.slice(0, 3)) {
+      expect(span.kind).toBe(SpanKind.CLIENT)
+      expect(span.parentSpanContext?.spanId).toBe(app.spanContext().spanId)
+      expect(span.status.code).not.toBe(SpanStatusCode.ERROR)
+      expect(span.attributes).toEqual({
+        "db.system.name": "redis",
+        "db.operation.name": span.name,
+        "server.address": url.hostname,
+        "server.port": Number(url.port),
+        "session_store.prefix": "koa-redis-session-sets:myapp",
+        "session_store.references.count": 1
+      })
+    }
+    // The session id (a bearer credential) is nowhere in what reached the exporter.
+    const exported = JSON.stringify(
+      spans.map((span) => ({ name: span.name, attributes: span.attributes, events: span.events, links: span.links }))
+    )
+    expect(id).toMatch(/^[\w-]{24}$/)
+    expect(exported).not.toContain(id)
   })
 })

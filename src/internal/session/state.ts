@@ -13,6 +13,7 @@ import type { SessionLifetime } from "../store/types.js"
 import type { SessionDevice } from "./devices.js"
 import { deviceOf, isHandleOf } from "./devices.js"
 import { ttlOf } from "../store/plan.js"
+import { withSpan } from "../store/observability.js"
 import { toObservedEffect } from "../store/run.js"
 import type { StoreActions } from "../store/service.js"
 import { backendOf } from "../store/service.js"
@@ -26,7 +27,7 @@ import type { SessionCookie, SessionService } from "./types.js"
 export const effectView = (state: SessionState): SessionService => {
   const { redis, telemetry } = backendOf(state.store)
   const run = <A>(name: string, thunk: () => Result<A>) =>
-    Effect.withSpan(
+    withSpan(
       Effect.suspend(() => toObservedEffect(redis, telemetry, thunk())),
       name,
       telemetry.session(name)

@@ -8,7 +8,7 @@ import type { RedisClientService } from "../../RedisClient.js"
 import type { RedisError } from "../../SessionError.js"
 import type { Action, Command } from "./action.js"
 import type { OperationTelemetry, Telemetry } from "./observability.js"
-import { observed, record } from "./observability.js"
+import { isTraced, observed, record, withSessionIdHash } from "./observability.js"
 
 const send =
   (command: Command<unknown, unknown>) =>
@@ -55,13 +55,16 @@ export const toEffect = <A, E>(
 }
 
 /** Sends one command; `then` turns the action its reply leads to into the Effect to resume with. */
+// With `operation`, records its metrics when the reply (or the failure) comes.
 const sendCommand = <A, E, B, E2>(
   client: RedisClientService,
   action: Command<A, E>,
   deadline: number | undefined,
-  then: (next: Action<A, E>) => Effect.Effect<B, E2 | RedisError>
+  then: (next: Action<A, E>) => Effect.Effect<B, E2 | RedisError>,
+  operation?: OperationTelemetry
 ): Effect.Effect<B, E2 | RedisError> =>
-  Effect.async<B, E2 | RedisError>((resume) =>
+  Effect.async<B, E2 | RedisError>((resume) => {
+    const started = operation === undefined ? 0 : performance.now()
     client.unsafeCall(
       action.operation,
       send(action),
@@ -70,14 +73,19 @@ const sendCommand = <A, E, B, E2>(
         try {
           next = action.next(reply)
         } catch (defect) {
+          if (operation !== undefined) record(operation, started, false, undefined)
           return resume(Effect.die(defect))
         }
+        if (operation !== undefined) record(operation, started, next._tag !== "Failed", undefined)
         resume(then(next))
       },
-      (error) => resume(Effect.fail(error)),
+      (error) => {
+        if (operation !== undefined) record(operation, started, false, undefined)
+        resume(Effect.fail(error))
+      },
       deadline
     )
-  )
+  })
 
 // A store operation is one step of an action at its top level: a command, or a protocol
 // (an Effect), which the service labels with its operation (a command names its own).
@@ -130,13 +138,19 @@ export const toObservedEffect = <A, E>(
     case "Command": {
       const client = clientOf(redis)
       const budget = deadline ?? performance.now() + client.timeoutMillis
-      // The reply's continuation runs inside the span: a refused reply fails the operation.
-      const step = sendCommand(client, action, deadline, (next): Effect.Effect<Action<A, E>, E> =>
-        next._tag === "Failed" ? Effect.fail(next.error) : Effect.succeed(next)
-      )
-      return Effect.flatMap(observed(telemetry.of(action.operation), step), (next) =>
+      const operation = telemetry.of(action.operation)
+      const after = (next: Action<A, E>) =>
         next._tag === "Done" ? Effect.succeed(next.value) : toObservedEffect(redis, telemetry, next, budget)
-      )
+      return Effect.withFiberRuntime((fiber) => {
+        // Without a tracer there is no span to run the reply's continuation in: the
+        // metrics are recorded in the reply's callback, as the Promise runner does.
+        if (!isTraced(fiber)) return sendCommand(client, action, deadline, after, operation)
+        // The reply's continuation runs inside the span: a refused reply fails the operation.
+        const step = sendCommand(client, action, deadline, (next): Effect.Effect<Action<A, E>, E> =>
+          next._tag === "Failed" ? Effect.fail(next.error) : Effect.succeed(next)
+        )
+        return Effect.flatMap(observed(operation, withSessionIdHash(fiber, telemetry, action.keys, step)), after)
+      })
     }
   }
 }
