@@ -33,7 +33,8 @@ export const libraryWriteScript = async (client) => {
     await runtime.runPromise(store.setExisting(id, { user_id: 2 }))
     delete client.evalsha
     await runtime.runPromise(store.delete(id))
-    const expected = ["2", hashKey(id), BASE, id, String(store.maxAgeMillis), "1", "1", "user_id", "user_id", "2"]
+    // id, ttl, only existing, no controls, no absolute lifetime, 1 reference (no cap), the pair.
+    const expected = ["2", hashKey(id), BASE, id, String(store.maxAgeMillis), "1", "0", "-1", "1", "user_id", "0", "user_id", "2"]
     if (captured === undefined || JSON.stringify(captured.slice(1)) !== JSON.stringify(expected)) {
       throw new Error(`SessionStore.setExisting sent ${JSON.stringify(captured)}, not the layout the ceiling copies`)
     }
@@ -70,7 +71,7 @@ export const rawHandler = async (client) => {
         if (id === undefined) return HttpServerResponse.text("no session", { status: 400 })
         const value = String(nextWriteUser())
         const written = yield* Effect.promise(() =>
-          client.evalsha(writeSha, 2, hashKey(id), BASE, id, MAX_AGE, "1", 1, "user_id", "user_id", value)
+          client.evalsha(writeSha, 2, hashKey(id), BASE, id, MAX_AGE, "1", "0", -1, 1, "user_id", 0, "user_id", value)
         )
         if (written !== 1) return HttpServerResponse.text("no session", { status: 400 })
         return yield* withCookie(HttpServerResponse.text("ok"), id)

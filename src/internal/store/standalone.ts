@@ -71,9 +71,9 @@ export const makeStandaloneActions = (rules: StoreRules, redis: RedisClientServi
       [sessionKey(prefix, plan.id), base],
       [plan.id, plan.ttl, onlyExisting ? "1" : "0", on, absolute, nrefs, ...references, ...controls.maxSessions, ...plan.pairs],
       (reply) => {
-        const status = (reply as ReadonlyArray<unknown>)[0]
-        if (status === 1 && (reply as ReadonlyArray<unknown>).length > 1)
-          announceEvictions(rules.onEvict, evictionsIn(reply as ReadonlyArray<unknown>, 1))
+        // An array only when a cap evicted sessions: [1, field, value, count, …].
+        const status = Array.isArray(reply) ? reply[0] : reply
+        if (Array.isArray(reply)) announceEvictions(rules.onEvict, evictionsIn(reply, 1))
         if (status !== REVOKED) return done(status === 1)
         // setExisting: as good as gone. set: the caller asked for this id's data to exist.
         return onlyExisting ? done(false) : failed(new InvalidSessionId({ reason: "the session is being revoked" }))

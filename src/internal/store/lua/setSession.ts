@@ -10,9 +10,9 @@ import { commonLua } from "./common.js"
  * With controls on: records the times, cuts the TTL at the absolute deadline (a session
  * already past it is ended first, and only a plain write starts it afresh), and keeps each
  * capped value the id joins within its cap by deleting its least recently active sessions.
- * Returns { 1, then field, value, count for each value that evicted sessions } when
- * written, { 0 } when "only existing" was asked and there is no session, { -1 } when the
- * session is being revoked (nothing written: it is about to be deleted).
+ * Returns 1 when written (or, when a cap evicted sessions, { 1, then field, value, count
+ * for each value that did }), 0 when "only existing" was asked and there is no session,
+ * -1 when the session is being revoked (nothing written: it is about to be deleted).
  */
 export const setSession = LuaScript.make(
   "setSession",
@@ -30,8 +30,8 @@ local first = 7 + 2 * nrefs
 local now = controls and nowMillis() or 0
 local exists = redis.call('EXISTS', hash) == 1
 if exists and controls and endIfPastDeadline(base, hash, id, refs, absolute, now) then exists = false end
-if onlyExisting and not exists then return { 0 } end
-if isBeingRevoked(base, hash, id, refs) then return { -1 } end
+if onlyExisting and not exists then return 0 end
+if isBeingRevoked(base, hash, id, refs) then return -1 end
 local joined = {}
 for i = first, #ARGV, 2 do
   local field, value = ARGV[i], ARGV[i + 1]
@@ -46,6 +46,7 @@ end
 inBatches('HSET', hash, first, {'id', id})
 local _, setsTtl = expireSession(hash, ttl, controls, absolute, now)
 refreshReferences(base, hash, id, refs, setsTtl)
+if #joined == 0 then return 1 end
 local reply = { 1 }
 for _, pair in ipairs(joined) do
   local count = enforceCap(base, refs, pair[1], pair[2], id, capOf[pair[1]])
@@ -55,6 +56,7 @@ for _, pair in ipairs(joined) do
     reply[#reply + 1] = count
   end
 end
+if #reply == 1 then return 1 end
 return reply
 `
 )
