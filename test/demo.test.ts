@@ -1,0 +1,98 @@
+// `npm run demo` as a user runs it: without REDIS_URL on the memory store, with it on
+// the test's redis-server; the URL and the store printed (never a password), a page
+// served that creates no session, and Ctrl-C (SIGINT to the process group) or SIGTERM
+// stopping it cleanly.
+import { randomBytes } from "node:crypto"
+import { Redis } from "ioredis"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { inject } from "vitest"
+import { freePorts } from "../scripts/redis-server.mjs"
+import { buildDemo, startDemo, stopDemo, type RunningDemo } from "./demoUtils.js"
+
+const started: Array<RunningDemo> = []
+const client = new Redis(inject("redisUrl"))
+afterAll(async () => {
+  for (const demo of started) await stopDemo(demo)
+  await client.quit()
+})
+
+// The first run after a change to src/ builds dist/ (that can take a while on a busy machine).
+beforeAll(() => buildDemo(), 240_000)
+
+const npmDemo = async (env: Record<string, string>) => {
+  const demo = await startDemo("npm", ["run", "demo", "--", "--port", "0"], env, { detached: true })
+  started.push(demo)
+  return demo
+}
+
+const signedOutPage = async (url: string) => {
+  const response = await fetch(`${url}/`)
+  expect(response.status).toBe(200)
+  expect(response.headers.get("content-type")).toMatch(/^text\/html/)
+  expect(response.headers.getSetCookie()).toEqual([])
+  expect(await response.text()).toContain("<h1>Sign in</h1>")
+}
+
+describe("npm run demo", () => {
+  it("serves on the memory store without REDIS_URL, and Ctrl-C stops it", async () => {
+    const demo = await npmDemo({})
+    expect(demo.output()).toContain("Sessions: memory store")
+    await signedOutPage(demo.url)
+
+    demo.signal("SIGINT")
+    await demo.exited
+    // npm re-raises the signal after its script ends; the demo itself says it stopped cleanly.
+    expect(demo.output()).toMatch(/SIGINT: stopping\nStopped\.\n/)
+    expect(demo.output()).not.toMatch(/Error|ERR!/)
+  })
+
+  it("serves on Redis with REDIS_URL, printing the address and never the password", async () => {
+    const redis = new URL(inject("redisUrl"))
+    const prefix = `t:demo-npm:${randomBytes(4).toString("hex")}`
+    // The default user of the test server is `nopass`: any password is accepted.
+    const withPassword = `redis://default:hunter2-not-printed@${redis.hostname}:${redis.port}`
+    const demo = await npmDemo({ REDIS_URL: withPassword, DEMO_PREFIX: prefix })
+    expect(demo.output()).toContain(`Sessions: Redis at ${redis.hostname}:${redis.port}\n`)
+    expect(demo.output()).not.toContain("hunter2")
+
+    await signedOutPage(demo.url)
+    expect(await client.keys(`${prefix}*`)).toEqual([])
+
+    demo.signal("SIGINT")
+    await demo.exited
+    expect(demo.output()).toMatch(/SIGINT: stopping\nStopped\.\n/)
+  })
+})
+
+describe("examples/demo/server.mjs", () => {
+  it.each(["SIGINT", "SIGTERM"] as const)("exits 0 on %s, on the memory store and on Redis", async (signal) => {
+    for (const env of [{}, { REDIS_URL: inject("redisUrl") }]) {
+      const demo = await startDemo(process.execPath, ["examples/demo/server.mjs", "--port", "0"], env)
+      started.push(demo)
+      await signedOutPage(demo.url)
+      demo.signal(signal)
+      expect(await demo.exited).toEqual({ code: 0, signal: null })
+      expect(demo.output()).toContain(`${signal}: stopping\nStopped.\n`)
+    }
+  })
+
+  it("takes the port from PORT or --port (--port first), and refuses one that is not a port", async () => {
+    for (const [args, env] of [
+      [[], "PORT"],
+      [["--port"], "--port"]
+    ] as const) {
+      const [port, other] = await freePorts(2)
+      const demo = await startDemo(process.execPath, ["examples/demo/server.mjs", ...args, ...(args.length > 0 ? [String(port)] : [])], {
+        PORT: String(env === "PORT" ? port : other)
+      })
+      started.push(demo)
+      expect(demo.url).toBe(`http://127.0.0.1:${port}`)
+      await signedOutPage(demo.url)
+      await stopDemo(demo)
+    }
+
+    await expect(startDemo(process.execPath, ["examples/demo/server.mjs", "--port", "http"])).rejects.toThrow(
+      /--port\/PORT must be a port number/
+    )
+  })
+})
