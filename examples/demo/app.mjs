@@ -36,17 +36,19 @@ const MAX_NAME_LENGTH = 64
 const SIGN_IN_TOKEN_MILLIS = 60 * 60 * 1000
 
 /**
- * The demo app over `sessions`: `{ store }` (a store built elsewhere) or `{ redis }`
- * (a URL; the factory opens the connection and `mw.close()` quits it).
+ * The demo app over `sessions`: `{ store }` (a store built elsewhere) or `{ redis, prefix }`
+ * (a URL; the factory opens the connection and `mw.close()` quits it). `storeLabel`: how
+ * the pages' footer names the store.
  */
-export const createDemoApp = (sessions) => {
+export const createDemoApp = (sessions, storeLabel) => {
   const app = new Koa()
   // Fresh keys each start: signed cookies from an earlier run are simply not accepted.
   app.keys = [randomBytes(32).toString("base64url")]
-  const mw = "store" in sessions ? koaRedisSessionSets(app, sessions) : koaRedisSessionSets(app, { ...sessions, ...STORE_OPTIONS })
+  const mw = "store" in sessions ? koaRedisSessionSets(app, sessions) : koaRedisSessionSets(app, { ...STORE_OPTIONS, ...sessions })
   const signIn = signInTokens(randomBytes(32))
 
   app.use(async (ctx, next) => {
+    ctx.state.store = storeLabel
     ctx.set("Content-Security-Policy", "default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
     ctx.set("X-Content-Type-Options", "nosniff")
     ctx.set("Referrer-Policy", "same-origin")
@@ -57,8 +59,9 @@ export const createDemoApp = (sessions) => {
   app.use(async (ctx) => {
     const route = ROUTES[`${ctx.method} ${ctx.path}`]
     if (route !== undefined) return route(ctx, { mw, signIn })
-    if (ROUTE_PATHS.has(ctx.path)) return page(ctx, 405, errorPage(405, "Method Not Allowed", "This address does not take that method."))
-    return page(ctx, 404, errorPage(404, "Not Found", "There is no page here."))
+    if (ROUTE_PATHS.has(ctx.path))
+      return page(ctx, 405, errorPage(405, "Method Not Allowed", "This address does not take that method.", ctx.state.store))
+    return page(ctx, 404, errorPage(404, "Not Found", "There is no page here.", ctx.state.store))
   })
   return { app, mw }
 }
@@ -93,13 +96,17 @@ const messageOf = (ctx) => {
 
 const home = async (ctx, { signIn }) => {
   const { user_id: user } = await ctx.session.get(["user_id"])
-  if (user === undefined) return page(ctx, 200, signInPage({ token: signIn.create(), message: messageOf(ctx) }))
+  if (user === undefined) return page(ctx, 200, signInPage({ token: signIn.create(), message: messageOf(ctx), store: ctx.state.store }))
   const token = await ctx.session.createCSRFToken()
   const devices = (await ctx.session.listSessions("user_id")).sort(
     (a, b) => Number(b.current) - Number(a.current) || (b.lastSeenAt ?? 0) - (a.lastSeenAt ?? 0)
   )
   const lifetime = await ctx.session.lifetime()
-  page(ctx, 200, sessionsPage({ user, devices, lifetime, token, message: messageOf(ctx), settings: SETTINGS, now: Date.now() }))
+  page(
+    ctx,
+    200,
+    sessionsPage({ user, devices, lifetime, token, message: messageOf(ctx), settings: SETTINGS, now: Date.now(), store: ctx.state.store })
+  )
 }
 
 const forbidden = (ctx) =>
@@ -109,21 +116,22 @@ const forbidden = (ctx) =>
     errorPage(
       403,
       "Forbidden",
-      "This form's security token is missing, invalid or expired, or it was sent from another site. Nothing was changed."
+      "This form's security token is missing, invalid or expired, or it was sent from another site. Nothing was changed.",
+      ctx.state.store
     )
   )
 
 /** The POST's form fields, or undefined after answering 413/415. */
 const readForm = async (ctx) => {
   if (!ctx.is("application/x-www-form-urlencoded")) {
-    page(ctx, 415, errorPage(415, "Unsupported Media Type", "Send the form as application/x-www-form-urlencoded."))
+    page(ctx, 415, errorPage(415, "Unsupported Media Type", "Send the form as application/x-www-form-urlencoded.", ctx.state.store))
     return undefined
   }
   let raw = ""
   for await (const chunk of ctx.req) {
     raw += chunk
     if (raw.length > MAX_FORM_BYTES) {
-      page(ctx, 413, errorPage(413, "Payload Too Large", "That form is too large."))
+      page(ctx, 413, errorPage(413, "Payload Too Large", "That form is too large.", ctx.state.store))
       return undefined
     }
   }
@@ -170,7 +178,7 @@ const ROUTES = {
     const name = (form.get("name") ?? "").trim()
     if (name === "" || name.length > MAX_NAME_LENGTH || /[\u0000-\u001f\u007f]/.test(name)) {
       const error = `A user name is 1 to ${MAX_NAME_LENGTH} characters, without control characters.`
-      return page(ctx, 400, signInPage({ token: signIn.create(), error, name: name.slice(0, MAX_NAME_LENGTH) }))
+      return page(ctx, 400, signInPage({ token: signIn.create(), error, name: name.slice(0, MAX_NAME_LENGTH), store: ctx.state.store }))
     }
     // A new id at sign-in (an id fixed before it dies), then the referenced field.
     await ctx.session.regenerate()

@@ -73,7 +73,7 @@ export const deviceName = (userAgent) => {
 
 // ---- pages ----
 
-const layout = (title, body) =>
+const layout = (title, body, store) =>
   html`<!doctype html>
     <html lang="en">
       <head>
@@ -86,7 +86,7 @@ const layout = (title, body) =>
         <header><a class="brand" href="/">koa-redis-session-sets</a> <span class="muted">demo</span></header>
         <main>${body}</main>
         <footer class="muted">
-          Sessions are Redis-style hashes with a reference set per user, served by Koa. This page sets no cookie until you sign in.
+          Sessions: ${store}, each a hash with a set of session ids per user. A signed-out visit creates no session and sets no cookie.
         </footer>
       </body>
     </html> `
@@ -94,7 +94,7 @@ const layout = (title, body) =>
 const notice = (text) => (text === undefined ? "" : html`<p class="notice" role="status">${text}</p>`)
 
 /** The page of a signed-out visitor. `token`: the sign-in form's CSRF token (stored nowhere). */
-export const signInPage = ({ token, message, error, name }) =>
+export const signInPage = ({ token, message, error, name, store }) =>
   layout(
     "Sign in",
     html`<h1>Sign in</h1>
@@ -108,7 +108,8 @@ export const signInPage = ({ token, message, error, name }) =>
         <input id="name" name="name" autocomplete="username" required maxlength="64" value="${name ?? ""}" autofocus />
         ${error === undefined ? "" : html`<p class="error" role="alert">${error}</p>`}
         <button type="submit">Sign in</button>
-      </form>`
+      </form>`,
+    store
   )
 
 const deviceRow = (device, token, now) =>
@@ -145,7 +146,7 @@ const deviceRow = (device, token, now) =>
   </li>`
 
 /** The "Your sessions" page. */
-export const sessionsPage = ({ user, devices, lifetime, token, message, settings, now }) =>
+export const sessionsPage = ({ user, devices, lifetime, token, message, settings, now, store }) =>
   layout(
     "Your sessions",
     html`<h1>Your sessions</h1>
@@ -177,14 +178,16 @@ export const sessionsPage = ({ user, devices, lifetime, token, message, settings
         <form method="post" action="/sign-out-everywhere">
           <input type="hidden" name="_csrf" value="${token}" /><button class="danger" type="submit">Sign out everywhere</button>
         </form>
-      </div>`
+      </div>`,
+    store
   )
 
 /** An error page: 403 for a refused form, 404, 405, 413, 415. */
-export const errorPage = (status, title, text) =>
+export const errorPage = (status, title, text, store) =>
   layout(
     title,
     html`<h1>${status} ${title}</h1>
       <p>${text}</p>
-      <p><a href="/">Back to the demo</a></p>`
+      <p><a href="/">Back to the demo</a></p>`,
+    store
   )

@@ -40,12 +40,11 @@ const redisAddress = (url) => {
   return `${parsed.hostname || "127.0.0.1"}:${parsed.port || "6379"}${parsed.protocol === "rediss:" ? " (TLS)" : ""}`
 }
 
+const storeLabel = redisUrl ? `Redis at ${redisAddress(redisUrl)}` : "memory store"
 const { app, mw } = redisUrl
-  ? createDemoApp({ redis: redisUrl, prefix: storeOptions.prefix })
-  : createDemoApp({ store: Effect.runSync(SessionStore.makeMemory(storeOptions)) })
-const storeText = redisUrl
-  ? `Redis at ${redisAddress(redisUrl)}`
-  : "memory store (sessions end with this process; set REDIS_URL to use Redis)"
+  ? createDemoApp({ redis: redisUrl, prefix: storeOptions.prefix }, storeLabel)
+  : createDemoApp({ store: Effect.runSync(SessionStore.makeMemory(storeOptions)) }, storeLabel)
+const storeText = redisUrl ? storeLabel : `${storeLabel} (sessions end with this process; set REDIS_URL to use Redis)`
 
 if (redisUrl) {
   // Fail at start, not on the first request, when Redis is not there.
