@@ -36,7 +36,7 @@ const SCREENSHOT = join(ROOT, "docs", "demo-sessions.png")
 const client = new Redis(inject("redisUrl"))
 const prefix = `t:demo-browser:${randomBytes(4).toString("hex")}`
 let demo: RunningDemo | undefined
-let browser: Browser | undefined
+let browser: Promise<Browser> | undefined
 const contexts: Array<BrowserContext> = []
 
 beforeAll(async () => {
@@ -45,25 +45,27 @@ beforeAll(async () => {
     REDIS_URL: inject("redisUrl"),
     DEMO_PREFIX: prefix
   })
-  try {
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS, timeout: 30_000 })
-  } catch (error) {
+}, 240_000)
+
+// Launched by the first test that needs it, so that each test fails (never skips) with
+// this message when Chromium cannot start.
+const launched = (): Promise<Browser> =>
+  (browser ??= chromium.launch({ executablePath: CHROMIUM, args: FLAGS, timeout: 30_000 }).catch((error: Error) => {
     throw new Error(
       `Chromium could not start from ${CHROMIUM}, and this test needs it: install Debian's chromium ` +
-        `(apt-get install -y chromium; .ci/run does this). The launch failed with: ${(error as Error).message}`
+        `(apt-get install -y chromium; .ci/run does this). The launch failed with: ${error.message}`
     )
-  }
-}, 240_000)
+  }))
 
 afterAll(async () => {
   for (const context of contexts) await context.close().catch(() => {})
-  await browser?.close()
+  await (await browser?.catch(() => undefined))?.close()
   await stopDemo(demo)
   await client.quit()
 })
 
 const device = async (userAgent: string): Promise<Page> => {
-  const context = await browser!.newContext({ userAgent, viewport: { width: 820, height: 760 } })
+  const context = await (await launched()).newContext({ userAgent, viewport: { width: 820, height: 760 } })
   contexts.push(context)
   const page = await context.newPage()
   page.setDefaultTimeout(10_000)
@@ -105,7 +107,7 @@ const submitForged = async (page: Page, button: string, forged: string) => {
     .locator("form", { has: page.getByRole("button", { name: button }) })
     .locator('input[name="_csrf"]')
     .evaluate((input, value) => {
-      ;(input as HTMLInputElement).value = value
+      ;(input as unknown as { value: string }).value = value
     }, forged)
   const [response] = await Promise.all([
     page.waitForResponse((r) => r.request().method() === "POST"),
