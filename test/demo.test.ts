@@ -64,6 +64,61 @@ describe("npm run demo", () => {
   })
 })
 
+describe("the demo's sign-in form (no session before sign-in)", () => {
+  it("refuses a sign-in from another site even with a valid token, and a bad token from its own pages", async () => {
+    const prefix = `t:demo-sign-in:${randomBytes(4).toString("hex")}`
+    const demo = await startDemo(process.execPath, ["examples/demo/server.mjs", "--port", "0"], {
+      REDIS_URL: inject("redisUrl"),
+      DEMO_PREFIX: prefix
+    })
+    started.push(demo)
+    const token = /name="_csrf" value="([^"]+)"/.exec(await (await fetch(`${demo.url}/`)).text())![1]!
+    const signIn = (origin: string | undefined, csrf: string) =>
+      fetch(`${demo.url}/sign-in`, {
+        method: "POST",
+        redirect: "manual",
+        headers: { "content-type": "application/x-www-form-urlencoded", ...(origin === undefined ? {} : { origin }) },
+        body: new URLSearchParams({ _csrf: csrf, name: "victim" })
+      })
+
+    for (const [origin, csrf] of [
+      ["http://attacker.example", token],
+      [undefined, token],
+      [demo.url, "0.forged"],
+      [demo.url, `${token.slice(0, -1)}${token.endsWith("A") ? "B" : "A"}`]
+    ] as const) {
+      const refused = await signIn(origin, csrf)
+      expect(refused.status, `${origin} ${csrf}`).toBe(403)
+      expect(refused.headers.getSetCookie()).toEqual([])
+    }
+    expect(await client.keys(`${prefix}*`)).toEqual([])
+
+    const accepted = await signIn(demo.url, token)
+    expect(accepted.status).toBe(303)
+    expect(accepted.headers.getSetCookie().some((c) => c.startsWith("session-id="))).toBe(true)
+    expect(await client.keys(`${prefix}*`)).not.toEqual([])
+
+    // Signed in, the session's own token is not enough from another site either.
+    const cookie = accepted.headers
+      .getSetCookie()
+      .map((c) => c.split(";")[0])
+      .join("; ")
+    const sessionToken = /name="_csrf" value="([^"]+)"/.exec(await (await fetch(`${demo.url}/`, { headers: { cookie } })).text())![1]!
+    const signOut = (origin: string) =>
+      fetch(`${demo.url}/sign-out`, {
+        method: "POST",
+        redirect: "manual",
+        headers: { cookie, origin, "content-type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams({ _csrf: sessionToken })
+      })
+    expect((await signOut("http://attacker.example")).status).toBe(403)
+    expect(await (await fetch(`${demo.url}/`, { headers: { cookie } })).text()).toContain("Signed in as <strong")
+    expect((await signOut(demo.url)).status).toBe(303)
+    expect(await (await fetch(`${demo.url}/`, { headers: { cookie } })).text()).toContain("<h1>Sign in</h1>")
+    await stopDemo(demo)
+  })
+})
+
 describe("examples/demo/server.mjs", () => {
   it.each(["SIGINT", "SIGTERM"] as const)("exits 0 on %s, on the memory store and on Redis", async (signal) => {
     for (const env of [{}, { REDIS_URL: inject("redisUrl") }]) {
