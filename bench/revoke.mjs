@@ -1,7 +1,10 @@
 #!/usr/bin/env node
 // Revoke-all at scale: `SessionMiddleware.store.deleteByReference("user_id", X)` on
-// one user holding N sessions. Called by bench/run.mjs; also runs on its own:
-//   node bench/revoke.mjs [--redis-url redis://127.0.0.1:PORT] [--sizes 10000,100000]
+// one user holding N sessions; with `--operation list`, the device list instead:
+// `SessionMiddleware.store.listSessions("user_id", X)` iterated to the end (its pages
+// are dropped as they are read, so memory should stay flat as N grows).
+// Called by bench/run.mjs; also runs on its own:
+//   node bench/revoke.mjs [--redis-url redis://127.0.0.1:PORT] [--sizes 10000,100000] [--operation revoke|list]
 // Without --redis-url it starts (and stops) its own redis-server.
 //
 // The sessions are written by a raw ioredis pipeline in the v3 key layout (hash
@@ -33,9 +36,11 @@ const { values: args } = parseArgs({
     sizes: { type: "string", default: "10000,100000" },
     repeat: { type: "string", default: "3" },
     child: { type: "boolean", default: false },
-    "forced-gc": { type: "boolean", default: false }
+    "forced-gc": { type: "boolean", default: false },
+    operation: { type: "string", default: "revoke" }
   }
 })
+const LISTING = args.operation === "list"
 
 /** Writes `count` sessions of `userId` with a raw pipeline, in the v3 layout. */
 const populate = async (client, userId, count) => {
@@ -63,7 +68,15 @@ const child = async (redisUrl, forcedGc) => {
   const client = new Redis(redisUrl)
   client.on("error", () => {})
   const SessionMiddleware = KoaRedisSessionSets({}, { client, prefix: PREFIX, references: { user_id: {} }, signed: false })
-  const warmed = await SessionMiddleware.store.deleteByReference("user_id", WARMUP_USER)
+  const { store } = SessionMiddleware
+  // Listing: counts what it sees and keeps nothing, as a job streaming the list would.
+  const operate = async (user) => {
+    if (!LISTING) return store.deleteByReference("user_id", user)
+    let seen = 0
+    for await (const info of store.listSessions("user_id", user)) if (info.id) seen++
+    return seen
+  }
+  const warmed = await operate(WARMUP_USER)
   globalThis.gc?.()
   await new Promise((r) => setTimeout(r, 50))
   const base = process.memoryUsage()
@@ -79,7 +92,7 @@ const child = async (redisUrl, forcedGc) => {
   }
   const sampler = setInterval(sample, forcedGc ? 20 : 2)
   const t0 = performance.now()
-  const deleted = await SessionMiddleware.store.deleteByReference("user_id", USER)
+  const deleted = await operate(USER)
   const elapsed = performance.now() - t0
   clearInterval(sampler)
   sample()
@@ -99,7 +112,8 @@ const child = async (redisUrl, forcedGc) => {
 
 const runMeasured = (redisUrl, forcedGc = false) =>
   new Promise((resolve, reject) => {
-    const worker = fork(fileURLToPath(import.meta.url), ["--child", "--redis-url", redisUrl, ...(forcedGc ? ["--forced-gc"] : [])], {
+    const childArgs = ["--child", "--redis-url", redisUrl, "--operation", args.operation, ...(forcedGc ? ["--forced-gc"] : [])]
+    const worker = fork(fileURLToPath(import.meta.url), childArgs, {
       execArgv: ["--expose-gc"],
       stdio: ["ignore", "inherit", "inherit", "ipc"]
     })
@@ -168,18 +182,21 @@ async function main() {
       }
       results.push(row)
       console.log(
-        `  ${String(sessions).padStart(7)} sessions: deleted ${r.deleted} in ${r.ms.toFixed(0)} ms ` +
+        `  ${String(sessions).padStart(7)} sessions: ${LISTING ? "listed" : "deleted"} ${r.deleted} in ${r.ms.toFixed(0)} ms ` +
           `(median of ${passes.map((p) => p.ms.toFixed(0)).join(", ")}; ${((r.ms * 1000) / sessions).toFixed(1)} µs/session); ` +
           `peak RSS +${mib(rssPeakDelta)} over ${mib(r.rssBaseline)}, heap used +${mib(heapPeakDelta)}, ` +
           `live heap +${mib(live.heapPeak - live.heapBaseline)}; keys ${keysBefore} → ${keysLeft}`
       )
-      if (passes.some((p) => p.deleted !== sessions) || keysLeft !== 0) console.warn(`  ! expected ${sessions} deleted and no keys left`)
+      if (LISTING && passes.some((p) => p.deleted !== sessions)) console.warn(`  ! expected ${sessions} listed`)
+      if (!LISTING && (passes.some((p) => p.deleted !== sessions) || keysLeft !== 0)) {
+        console.warn(`  ! expected ${sessions} deleted and no keys left`)
+      }
     }
   } finally {
     await client.quit()
     await own?.stop()
   }
-  const result = { user: USER, prefix: PREFIX, results }
+  const result = { user: USER, prefix: PREFIX, operation: args.operation, results }
   if (process.send) {
     process.send({ type: "result", result })
     process.disconnect()

@@ -33,6 +33,8 @@ const STACKS = [
   { name: "ioredis-raw-multi", file: "ioredis-raw.mjs", layout: "v3", env: { RAW_WRITE: "multi" }, flows: ["write"], label: "raw ioredis in Koa, WRITE as MULTI/EXEC" },
   { name: "lib-unsigned", file: "lib.mjs", layout: "v3", env: { BENCH_SIGNED: "0" }, label: "this library, ctx.session, signed: false" },
   { name: "lib-signed", file: "lib.mjs", layout: "v3", env: { BENCH_SIGNED: "1" }, label: "this library, ctx.session, signed (default)" },
+  { name: "lib-rolling", file: "lib.mjs", layout: "v3", env: { BENCH_SIGNED: "0", BENCH_CONTROLS: "rolling" }, flows: ["read"], label: "this library, ctx.session, signed: false, rolling: true" },
+  { name: "lib-capped", file: "lib.mjs", layout: "v3", env: { BENCH_SIGNED: "0", BENCH_CONTROLS: "capped" }, flows: ["write"], label: "this library, ctx.session, signed: false, maxSessions 5 + track" },
   { name: "lib-effect-unsigned", file: "lib-effect.mjs", layout: "v3", env: { BENCH_SIGNED: "0" }, label: "this library, SessionMiddleware.run, signed: false" },
   { name: "platform-raw", file: "platform-raw.mjs", layout: "v3", label: "raw ioredis in an @effect/platform handler (its ceiling)" },
   { name: "platform-lib", file: "platform-lib.mjs", layout: "v3", label: "this library, koa-redis-session-sets/http, signed: false" },
@@ -55,6 +57,7 @@ const HELP = `npm run bench -- [options]
   --flows read,write    flows to run (default both)
   --skip-http | --skip-revoke | --skip-store   leave a part out
   --revoke-sizes N,M    sessions for revoke-all (default 10000,100000)
+  --list-sizes N,M      sessions for the device list, store.listSessions (default 1000,100000; with the revoke part)
   --max-foreign F       a measurement during which other processes used more than this share
                         of the machine's CPU is repeated (default 0.1) ...
   --max-slowdown X      ... and so is one during which the server's CPU ran more than X times slower
@@ -81,6 +84,7 @@ const { values: args } = parseArgs({
     "skip-revoke": { type: "boolean", default: false },
     "skip-store": { type: "boolean", default: false },
     "revoke-sizes": { type: "string", default: "10000,100000" },
+    "list-sizes": { type: "string", default: "1000,100000" },
     "max-foreign": { type: "string", default: "0.1" },
     "max-slowdown": { type: "string", default: "1.35" },
     retries: { type: "string", default: "2" },
@@ -108,6 +112,7 @@ const options = {
   connections: Math.round(positiveInt("connections")),
   flows: args.flows.split(",").map((f) => f.trim()).filter((f) => FLOWS.includes(f)),
   revokeSizes: args["revoke-sizes"].split(",").map(Number).filter((n) => n > 0),
+  listSizes: args["list-sizes"].split(",").map(Number).filter((n) => n > 0),
   maxForeign: Number(args["max-foreign"]),
   maxSlowdown: Math.max(1.01, Number(args["max-slowdown"]) || 1.35),
   retries: Math.max(0, Math.round(Number(args.retries) || 0)),
@@ -618,6 +623,10 @@ const main = async () => {
       console.log(`\nRevoke-all: deleteByReference on one user holding ${options.revokeSizes.join(", ")} sessions`)
       await admin.flushall()
       all.revoke = await runChild(path.join(here, "revoke.mjs"), ["--redis-url", redis.url, "--sizes", options.revokeSizes.join(",")])
+      console.log(`\nDevice list: store.listSessions iterated over one user holding ${options.listSizes.join(", ")} sessions`)
+      await admin.flushall()
+      const listArgs = ["--redis-url", redis.url, "--operation", "list", "--sizes", options.listSizes.join(",")]
+      all.list = await runChild(path.join(here, "revoke.mjs"), listArgs)
     }
 
     if (runStore) {

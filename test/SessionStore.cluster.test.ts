@@ -2,7 +2,7 @@
 // per-node script caches, concurrent writers, and writes interrupted half-way.
 // (The whole store contract and the model test also run on the cluster.)
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import { Cause, Effect, Exit, Layer } from "effect"
+import { Cause, Chunk, Effect, Exit, Layer, Stream } from "effect"
 import { Cluster } from "ioredis"
 import { clusterAddReference } from "../src/internal/store/lua/clusterAddReference.js"
 import { clusterDeleteSession } from "../src/internal/store/lua/clusterDeleteSession.js"
@@ -11,9 +11,15 @@ import { clusterRevokeSession } from "../src/internal/store/lua/clusterRevokeSes
 import { clusterRegenerateSnapshot } from "../src/internal/store/lua/regenerateSession.js"
 import { clusterReadState } from "../src/internal/store/lua/clusterReadState.js"
 import { clusterWriteSession } from "../src/internal/store/lua/clusterWriteSession.js"
+import type { Action } from "../src/internal/store/action.js"
+import { SCAN_BATCH } from "../src/internal/store/plan.js"
+import { toEffect } from "../src/internal/store/run.js"
+import type { StoreActions } from "../src/internal/store/service.js"
+import { backendOf } from "../src/internal/store/service.js"
 import { RedisClient, RedisTimeoutError } from "../src/RedisClient.js"
 import type { RedisError } from "../src/SessionError.js"
-import { SessionStore, type SessionStoreService } from "../src/SessionStore.js"
+import { SessionStore, type SessionStoreOptions, type SessionStoreService } from "../src/SessionStore.js"
+import { commandStats } from "./commands.js"
 import { checkInvariants } from "./invariants.mjs"
 import { deleteKeys, keysMatching, redisClusterNodes, uniquePrefix } from "./utils.js"
 
@@ -78,7 +84,10 @@ describe("RedisClient over a cluster", () => {
     Effect.gen(function* () {
       const error = yield* Effect.flip(
         Effect.scoped(
-          RedisClient.make({ cluster: { nodes: ["127.0.0.1:1"], options: { clusterRetryStrategy: () => null } }, connectTimeout: "1 second" })
+          RedisClient.make({
+            cluster: { nodes: ["127.0.0.1:1"], options: { clusterRetryStrategy: () => null } },
+            connectTimeout: "1 second"
+          })
         )
       )
       expect(error._tag).toBe("RedisError")
@@ -92,7 +101,9 @@ describe("SessionStore on a cluster", () => {
     const store = await storeOver(cluster, prefix)
     const id = await run(store.createSessionId)
     await run(store.set(id, { user_id: 1, team: "a" }))
-    const slots = new Set(await Promise.all([store.getSessionKey(id), store.getReferenceKey("user_id", 1), store.getReferenceKey("team", "a")].map(slotOf)))
+    const slots = new Set(
+      await Promise.all([store.getSessionKey(id), store.getReferenceKey("user_id", 1), store.getReferenceKey("team", "a")].map(slotOf))
+    )
     expect(slots.size).toBe(3)
     expect(await run(store.listByReference("user_id", 1))).toEqual([id])
     await cleanUp(prefix)
@@ -227,57 +238,91 @@ const HOUR = 3_600_000
 const scenarios: ReadonlyArray<Scenario> = [
   {
     name: "set moving a referenced value (and extending the lifetime)",
-    pairs: [["user_id", "1"], ["user_id", "2"], ["team", "x"]],
-    setup: ({ store, ids: [a, b] }) =>
-      Effect.all([store.set(a!, { user_id: 1, team: "x" }, 60_000), store.set(b!, { user_id: 1 })]),
+    pairs: [
+      ["user_id", "1"],
+      ["user_id", "2"],
+      ["team", "x"]
+    ],
+    setup: ({ store, ids: [a, b] }) => Effect.all([store.set(a!, { user_id: 1, team: "x" }, 60_000), store.set(b!, { user_id: 1 })]),
     op: (store, [a]) => store.set(a!, { user_id: 2, name: "n" }, HOUR)
   },
   {
     name: "set creating a session",
-    pairs: [["user_id", "1"], ["team", "y"]],
+    pairs: [
+      ["user_id", "1"],
+      ["team", "y"]
+    ],
     setup: ({ store, ids: [, b] }) => store.set(b!, { user_id: 1 }),
     op: (store, [a]) => store.set(a!, { user_id: 1, team: "y" })
   },
   {
     name: "setExisting changing a referenced value",
-    pairs: [["team", "x"], ["team", "z"], ["user_id", "1"]],
+    pairs: [
+      ["team", "x"],
+      ["team", "z"],
+      ["user_id", "1"]
+    ],
     setup: ({ store, ids: [a] }) => store.set(a!, { team: "x", user_id: 1 }, 60_000),
     op: (store, [a]) => store.setExisting(a!, { team: "z" }, HOUR)
   },
   {
     name: "unset of a referenced field",
-    pairs: [["user_id", "1"], ["team", "x"]],
+    pairs: [
+      ["user_id", "1"],
+      ["team", "x"]
+    ],
     setup: ({ store, ids: [a] }) => store.set(a!, { user_id: 1, team: "x" }, 60_000),
     op: (store, [a]) => store.unset(a!, ["user_id"], HOUR)
   },
   {
     name: "touch extending the lifetime",
-    pairs: [["user_id", "1"], ["team", "x"]],
-    setup: ({ store, ids: [a, b] }) => Effect.all([store.set(a!, { user_id: 1, team: "x" }, 60_000), store.set(b!, { user_id: 1 }, 60_000)]),
+    pairs: [
+      ["user_id", "1"],
+      ["team", "x"]
+    ],
+    setup: ({ store, ids: [a, b] }) =>
+      Effect.all([store.set(a!, { user_id: 1, team: "x" }, 60_000), store.set(b!, { user_id: 1 }, 60_000)]),
     op: (store, [a]) => store.touch(a!, HOUR)
   },
   {
     name: "delete",
-    pairs: [["user_id", "1"], ["team", "x"]],
+    pairs: [
+      ["user_id", "1"],
+      ["team", "x"]
+    ],
     setup: ({ store, ids: [a, b] }) => Effect.all([store.set(a!, { user_id: 1, team: "x" }), store.set(b!, { user_id: 1 })]),
     op: (store, [a]) => store.delete(a!)
   },
   {
     name: "regenerate",
-    pairs: [["user_id", "1"], ["team", "x"]],
+    pairs: [
+      ["user_id", "1"],
+      ["team", "x"]
+    ],
     setup: ({ store, ids: [a, b] }) => Effect.all([store.set(a!, { user_id: 1, team: "x" }), store.set(b!, { user_id: 1 })]),
     op: (store, [a, , , target]) => store.regenerate(a!, target!, HOUR)
   },
   {
     name: "deleteByReference",
-    pairs: [["user_id", "1"], ["team", "x"], ["team", "y"]],
+    pairs: [
+      ["user_id", "1"],
+      ["team", "x"],
+      ["team", "y"]
+    ],
     setup: ({ store, ids: [a, b, c] }) =>
-      Effect.all([store.set(a!, { user_id: 1, team: "x" }), store.set(b!, { user_id: 1, team: "y" }), store.set(c!, { user_id: 2, team: "x" })]),
+      Effect.all([
+        store.set(a!, { user_id: 1, team: "x" }),
+        store.set(b!, { user_id: 1, team: "y" }),
+        store.set(c!, { user_id: 2, team: "x" })
+      ]),
     op: (store) => store.deleteByReference("user_id", 1)
   },
   {
     name: "listByReference pruning an expired session",
-    pairs: [["user_id", "1"], ["team", "x"]],
+    pairs: [
+      ["user_id", "1"],
+      ["team", "x"]
+    ],
     setup: ({ store, ids: [a, b] }) =>
       Effect.all([store.set(a!, { user_id: 1, team: "x" }), store.set(b!, { user_id: 1 })]).pipe(
         // Expiry removes the hash and nothing else, exactly like this DEL.
@@ -307,7 +352,10 @@ const checkAfterInterruption = async (label: string, store: SessionStoreService,
   const invariants = (staleMembers: "any" | "none") =>
     checkInvariants({ client: cluster, prefix: store.prefix, references: REFS, staleMembers, interruptedRevokes: true })
   const before = await invariants("any")
-  expect(before.violations.map((v) => v.message), label).toEqual([])
+  expect(
+    before.violations.map((v) => v.message),
+    label
+  ).toEqual([])
   // The check saw the live holders of the scenario's pairs (it was not run on an empty prefix).
   let held = 0
   for (const [field, value] of scenario.pairs) held += (await holdersOf(store, ids, field, value)).length
@@ -319,7 +367,10 @@ const checkAfterInterruption = async (label: string, store: SessionStoreService,
   // After the convergence step every set is exact (but for the holders a stopped revoke left
   // in its revoking set: those are not in the value's set).
   const after = await invariants("none")
-  expect(after.violations.map((v) => v.message), `${label}: converged`).toEqual([])
+  expect(
+    after.violations.map((v) => v.message),
+    `${label}: converged`
+  ).toEqual([])
   const [field, value] = scenario.pairs[0]!
   const holders = await holdersOf(store, ids, field, value)
   const others = ids.filter((id) => !holders.includes(id))
@@ -672,7 +723,9 @@ const slowClient = (client: Cluster, delayMillis: number): Cluster =>
       if (typeof value !== "function") return value
       if (isNotACommand(property)) return ignoredEvents(property, receiver, target)
       return (...args: Array<unknown>) =>
-        new Promise((resolve) => setTimeout(resolve, delayMillis)).then(() => (value as (...a: Array<unknown>) => unknown).apply(target, args))
+        new Promise((resolve) => setTimeout(resolve, delayMillis)).then(() =>
+          (value as (...a: Array<unknown>) => unknown).apply(target, args)
+        )
     }
   })
 
@@ -701,6 +754,317 @@ describe("SessionStore on a cluster, timeout", () => {
     // A one-round-trip read within the timeout still succeeds through the same client.
     expect(await run(store.get(id))).toBeDefined()
     await new Promise((resolve) => setTimeout(resolve, TIMEOUT))
+    await cleanUp(prefix)
+  })
+})
+
+// ---- Account controls (issue 13) on a cluster: lifetimes, rolling reads, caps, the list ----
+//
+// Short limits (hundreds of ms) and real waiting: Redis expires keys on its own clock.
+
+const sleep = (millis: number) => new Promise<void>((resolve) => setTimeout(resolve, millis))
+
+const controlledStore = (prefix: string, options: SessionStoreOptions) =>
+  run(SessionStore.make({ prefix, references: REFS, ...options }).pipe(Effect.provide(RedisClient.layerFromClient(cluster))))
+
+/** Runs one of the store's actions (the operations a Session uses: read, with a client…). */
+const act = <A, E>(store: SessionStoreService, f: (actions: StoreActions) => Action<A, E>): Promise<A> => {
+  const backend = backendOf(store)
+  return run(toEffect(backend.redis, f(backend.actions)) as Effect.Effect<A, never>)
+}
+
+/** Calls of `command` on every master since the last call of the returned function (INFO commandstats). */
+const counter = async (command: string) => {
+  const total = async () => {
+    let calls = 0
+    for (const node of cluster.nodes("master")) calls += (await commandStats(node))[command] ?? 0
+    return calls
+  }
+  let last = await total()
+  return async () => {
+    const now = await total()
+    const delta = now - last
+    last = now
+    return delta
+  }
+}
+
+const createdAtOf = async (store: SessionStoreService, id: string) => Number(await cluster.hget(store.getSessionKey(id), "_created_at"))
+
+describe("SessionStore on a cluster, account controls", () => {
+  it("an active session dies at creation + absoluteMaxAge: touch and set near the deadline do not extend it", async () => {
+    const prefix = uniquePrefix("cluster-absolute")
+    const store = await controlledStore(prefix, { maxAge: 400, absoluteMaxAge: 700 })
+    const id = await run(store.createSessionId)
+    await run(store.set(id, { user_id: "u", team: "t" }))
+    const created = await createdAtOf(store, id)
+    expect(await run(store.lifetime(id))).toEqual({
+      createdAt: created,
+      expiresAt: await cluster.pexpiretime(store.getSessionKey(id)),
+      absoluteExpiresAt: created + 700
+    })
+    // Active every 100 ms: each touch or write gives min(now + maxAge, the deadline).
+    let nearDeadline = 0
+    for (let i = 0; Date.now() < created + 600; i++) {
+      await sleep(100)
+      if (i % 2 === 0) expect(await run(store.touch(id))).toBe(true)
+      else await run(store.set(id, { seen: i }))
+      const at = await cluster.pexpiretime(store.getSessionKey(id))
+      expect(at).toBeLessThanOrEqual(created + 700)
+      if (Date.now() > created + 350) {
+        expect(at).toBe(created + 700)
+        nearDeadline++
+      }
+      // The sets still outlive the hash.
+      for (const [field, value] of [
+        ["user_id", "u"],
+        ["team", "t"]
+      ] as const) {
+        expect(await cluster.pexpiretime(store.getReferenceKey(field, value))).toBeGreaterThanOrEqual(at)
+      }
+    }
+    expect(nearDeadline).toBeGreaterThan(0)
+    await sleep(created + 750 - Date.now())
+    expect(await run(store.get(id))).toEqual({})
+    expect(await run(store.lifetime(id))).toBeUndefined()
+    expect(await run(store.touch(id))).toBe(false)
+    expect(await run(store.setExisting(id, { a: 1 }))).toBe(false)
+    expect(await run(store.listByReference("user_id", "u"))).toEqual([])
+    expect(await run(store.listByReference("team", "t"))).toEqual([])
+    await cleanUp(prefix)
+  })
+
+  it("regenerate keeps the creation time, and an explicit maxAge is capped at the deadline", async () => {
+    const prefix = uniquePrefix("cluster-absolute-regen")
+    const store = await controlledStore(prefix, { maxAge: 400, absoluteMaxAge: 800 })
+    const id = await run(store.createSessionId)
+    await run(store.set(id, { user_id: "u" }))
+    const created = await createdAtOf(store, id)
+    await sleep(150)
+    const next = (await run(store.regenerate(id, undefined, 60_000)))!
+    expect(await createdAtOf(store, next)).toBe(created)
+    expect(Number(await cluster.hget(store.getSessionKey(next), "_last_seen_at"))).toBeGreaterThanOrEqual(created + 150)
+    expect(await cluster.pexpiretime(store.getSessionKey(next))).toBe(created + 800)
+    expect(await run(store.lifetime(next))).toMatchObject({ createdAt: created, absoluteExpiresAt: created + 800 })
+    expect(await cluster.pexpiretime(store.getReferenceKey("user_id", "u"))).toBeGreaterThanOrEqual(created + 800)
+    await cleanUp(prefix)
+  })
+
+  it("a session past a shortened absoluteMaxAge is dead to every operation, and each one that finds it deletes it with its references", async () => {
+    const prefix = uniquePrefix("cluster-absolute-shortened")
+    const before = await controlledStore(prefix, { maxAge: 60_000, absoluteMaxAge: 120_000 })
+    const ids = await Promise.all(Array.from({ length: 5 }, () => run(before.createSessionId)))
+    // The last one moved from team t0 to t before: its left record says so.
+    await run(before.set(ids[4]!, { team: "t0" }))
+    for (const id of ids) await run(before.set(id, { user_id: "u", team: "t", name: "old" }))
+    await sleep(350)
+    const after = await controlledStore(prefix, { maxAge: 300, absoluteMaxAge: 300, rolling: true })
+    const [getting, writing, regenerating, reading, setting] = ids
+    expect(await run(after.get(getting!))).toEqual({})
+    expect(await run(after.lifetime(getting!))).toBeUndefined()
+    expect(await run(after.setExisting(writing!, { a: 1 }))).toBe(false)
+    expect(await run(after.regenerate(regenerating!))).toBeUndefined()
+    // (A read that is no rolling renewal: tracking observes reads too.)
+    const tracking = await controlledStore(prefix, { maxAge: 300, absoluteMaxAge: 300, track: { ip: true } })
+    expect(await act(tracking, (a) => a.read(reading!, undefined, { ip: "10.0.0.1" }))).toEqual({ session: {}, renewedTtl: undefined })
+    // A set makes a fresh session under the id: new creation time, none of the old data.
+    const oldCreated = await createdAtOf(after, setting!)
+    await run(after.set(setting!, { name: "new" }))
+    expect(await run(after.get(setting!, ["name", "user_id"]))).toEqual({ id: setting, name: "new" })
+    expect(await createdAtOf(after, setting!)).toBeGreaterThanOrEqual(oldCreated + 350)
+    for (const id of [writing, regenerating, reading, setting]) {
+      expect(await cluster.exists(after.getSessionKey(id!))).toBe(id === setting ? 1 : 0)
+    }
+    // The fresh session records what the dead one held as left: a revoke of it that is
+    // running still deletes the id.
+    expect((await cluster.hkeys(`${after.getSessionKey(setting!)}:left`)).sort()).toEqual(["team:t", "team:t0", "user_id:u"])
+    // Nobody is left in the sets but the one `get` never writes to (get is read-only)…
+    expect(await cluster.smembers(after.getReferenceKey("user_id", "u"))).toEqual([getting])
+    expect(await cluster.smembers(after.getReferenceKey("team", "t"))).toEqual([getting])
+    // …which the device list does not show, and deletes.
+    expect(Chunk.toArray(await run(Stream.runCollect(after.listSessions("user_id", "u"))))).toEqual([])
+    expect(await cluster.exists(after.getSessionKey(getting!))).toBe(0)
+    expect(await cluster.smembers(after.getReferenceKey("team", "t"))).toEqual([])
+    await cleanUp(prefix)
+  })
+
+  it("a rolling read renews the lifetime at most once per rollingInterval, whatever the burst (the writes counted)", async () => {
+    const prefix = uniquePrefix("cluster-rolling")
+    const store = await controlledStore(prefix, { maxAge: 3_000, rolling: true, rollingInterval: 400 })
+    const id = await run(store.createSessionId)
+    await run(store.set(id, { user_id: "u", team: "t" }))
+    const hsets = await counter("hset")
+    const read = () => act(store, (a) => a.read(id, ["user_id"], undefined))
+    // Within the interval of the write: reads only read.
+    const quiet = await Promise.all(Array.from({ length: 10 }, read))
+    expect(quiet.map((r) => r.renewedTtl)).toEqual(Array(10).fill(undefined))
+    expect(quiet[0]!.session).toEqual({ id, user_id: "u" })
+    expect(await hsets()).toBe(0)
+    await sleep(450)
+    const ttlBefore = await cluster.pttl(store.getSessionKey(id))
+    expect(ttlBefore).toBeLessThan(2_600)
+    // A burst once the interval passed: exactly one read renews (its update records
+    // last-seen, then the renewal writes it again); the others only read.
+    const burst = await Promise.all(Array.from({ length: 20 }, read))
+    const renewed = burst.filter((r) => r.renewedTtl !== undefined)
+    expect(renewed).toHaveLength(1)
+    expect(renewed[0]!.renewedTtl).toBeGreaterThan(2_900)
+    expect(await hsets()).toBe(2)
+    expect(await cluster.pttl(store.getSessionKey(id))).toBeGreaterThan(2_800)
+    const hashAt = await cluster.pexpiretime(store.getSessionKey(id))
+    for (const [field, value] of [
+      ["user_id", "u"],
+      ["team", "t"]
+    ] as const) {
+      expect(await cluster.pexpiretime(store.getReferenceKey(field, value))).toBeGreaterThanOrEqual(hashAt)
+    }
+    const again = await Promise.all(Array.from({ length: 10 }, read))
+    expect(again.every((r) => r.renewedTtl === undefined)).toBe(true)
+    expect(await hsets()).toBe(0)
+    // Never shortened: a session written with a longer lifetime keeps it.
+    await run(store.set(id, { name: "n" }, 60_000))
+    await sleep(450)
+    const long = await read()
+    expect(long.renewedTtl).toBeGreaterThan(59_000)
+    expect(await cluster.pttl(store.getSessionKey(id))).toBeGreaterThan(59_000)
+    await cleanUp(prefix)
+  })
+
+  it("sequential logins: the cap evicts exactly the least recently active session, with all its references, and says so", async () => {
+    const prefix = uniquePrefix("cluster-cap")
+    const evictions: Array<unknown> = []
+    const store = await controlledStore(prefix, {
+      references: { user_id: { maxSessions: 3 }, team: {} },
+      onEvict: (eviction) => evictions.push(eviction)
+    })
+    const ids = await Promise.all(Array.from({ length: 5 }, () => run(store.createSessionId)))
+    const login = async (i: number) => {
+      await sleep(5)
+      await run(store.set(ids[i]!, { user_id: "u", team: `t${i}` }))
+    }
+    for (const i of [0, 1, 2]) await login(i)
+    expect(evictions).toEqual([])
+    // Session 0 is active again: session 1 is now the least recently active.
+    await sleep(5)
+    await run(store.set(ids[0]!, { seen: 1 }))
+    await login(3)
+    expect(evictions).toEqual([{ field: "user_id", value: "u", evicted: 1 }])
+    await login(4)
+    expect(evictions).toHaveLength(2)
+    const live = [ids[0], ids[3], ids[4]].sort()
+    expect((await cluster.smembers(store.getReferenceKey("user_id", "u"))).sort()).toEqual(live)
+    expect((await run(store.listByReference("user_id", "u"))).sort()).toEqual(live)
+    for (const i of [1, 2]) {
+      expect(await cluster.exists(store.getSessionKey(ids[i]!))).toBe(0)
+      expect(await cluster.exists(store.getReferenceKey("team", `t${i}`))).toBe(0)
+    }
+    // A write that does not join the value (it already holds it) evicts nothing.
+    await run(store.set(ids[3]!, { user_id: "u", name: "again" }))
+    expect(evictions).toHaveLength(2)
+    const report = await checkInvariants({ client: cluster, prefix, references: REFS, staleMembers: "none" })
+    expect(report.violations.map((v) => v.message)).toEqual([])
+    expect(report.found.sessions.sort()).toEqual(live)
+    await cleanUp(prefix)
+  })
+
+  it("concurrent first logins of one capped value: at quiescence exactly maxSessions live, the most recently active, and each eviction announced once", async () => {
+    const prefix = uniquePrefix("cluster-cap-race")
+    let evicted = 0
+    const store = await controlledStore(prefix, {
+      references: { user_id: { maxSessions: 3 }, team: {} },
+      onEvict: (eviction) => (evicted += eviction.evicted)
+    })
+    const older = await Promise.all(Array.from({ length: 2 }, () => run(store.createSessionId)))
+    for (const id of older) await run(store.set(id, { user_id: "r" }))
+    await sleep(5)
+    const ids = await Promise.all(Array.from({ length: 12 }, () => run(store.createSessionId)))
+    await run(
+      Effect.all(
+        ids.map((id, i) => store.set(id, { user_id: "r", team: `t${i % 3}` })),
+        { concurrency: "unbounded", discard: true }
+      )
+    )
+    const all = [...older, ...ids]
+    const exists = await Promise.all(all.map((id) => cluster.exists(store.getSessionKey(id))))
+    const survivors = all.filter((_, i) => exists[i] === 1)
+    expect(survivors).toHaveLength(3)
+    // The older sessions were the least recently active of all.
+    expect(survivors.some((id) => older.includes(id))).toBe(false)
+    expect(evicted).toBe(11)
+    expect((await cluster.smembers(store.getReferenceKey("user_id", "r"))).sort()).toEqual([...survivors].sort())
+    const report = await checkInvariants({ client: cluster, prefix, references: REFS, staleMembers: "none" })
+    expect(report.violations.map((v) => v.message)).toEqual([])
+    expect(report.found.sessions.sort()).toEqual([...survivors].sort())
+    await cleanUp(prefix)
+  })
+
+  it("deleteByReference with except revokes every other session of the value and keeps exactly that one, references and all", async () => {
+    const prefix = uniquePrefix("cluster-except")
+    const store = await controlledStore(prefix, { track: { userAgent: true } })
+    const ids = await Promise.all(Array.from({ length: 6 }, () => run(store.createSessionId)))
+    for (const [i, id] of ids.entries()) await run(store.set(id, { user_id: "e", team: `t${i % 2}`, name: `n${i}` }))
+    const kept = ids[2]!
+    const keptBefore = await run(store.get(kept))
+    expect(await run(store.deleteByReference("user_id", "e", { except: kept }))).toBe(5)
+    expect(await run(store.get(kept))).toEqual(keptBefore)
+    for (const id of ids) expect(await cluster.exists(store.getSessionKey(id))).toBe(id === kept ? 1 : 0)
+    expect(await cluster.smembers(store.getReferenceKey("user_id", "e"))).toEqual([kept])
+    expect(await cluster.sismember(`${store.getReferenceKey("user_id", "e")}:revoking`, kept)).toBe(0)
+    expect(await cluster.pexpiretime(store.getReferenceKey("user_id", "e"))).toBeGreaterThanOrEqual(
+      await cluster.pexpiretime(store.getSessionKey(kept))
+    )
+    expect(await run(store.listByReference("user_id", "e"))).toEqual([kept])
+    // It is not being revoked: it still changes and moves to a new id.
+    const moved = (await run(store.regenerate(kept)))!
+    expect(moved).toBeDefined()
+    expect(await run(store.listByReference("user_id", "e"))).toEqual([moved])
+    // deleteHolding deletes only a session holding the value.
+    expect(await act(store, (a) => a.deleteHolding(moved, "user_id", "other"))).toBe(false)
+    expect(await act(store, (a) => a.deleteHolding(moved, "user_id", "e"))).toBe(true)
+    expect(await cluster.smembers(store.getReferenceKey("user_id", "e"))).toEqual([])
+    expect(await cluster.smembers(store.getReferenceKey("team", "t0"))).toEqual([])
+    await cleanUp(prefix)
+  })
+
+  it(`listSessions pages through more than ${SCAN_BATCH} members with their times and devices, and prunes the dead ones`, async () => {
+    const prefix = uniquePrefix("cluster-list")
+    const store = await controlledStore(prefix, { maxAge: 60_000, absoluteMaxAge: 120_000, track: { userAgent: true, ip: true } })
+    const ids = await Promise.all(Array.from({ length: 1_200 }, () => run(store.createSessionId)))
+    for (let from = 0; from < ids.length; from += 100) {
+      await Promise.all(
+        ids
+          .slice(from, from + 100)
+          .map((id, j) =>
+            act(store, (a) => a.set(id, { user_id: "L" }, undefined, { userAgent: `agent ${from + j}`, ip: `10.0.${(from + j) % 256}.1` }))
+          )
+      )
+    }
+    // 30 expire (the hash goes, the memberships stay), 10 move to another value.
+    const expired = ids.slice(0, 30)
+    const movedAway = ids.slice(30, 40)
+    await deleteKeys(
+      cluster,
+      expired.map((id) => store.getSessionKey(id))
+    )
+    for (const id of movedAway) await run(store.set(id, { user_id: "M" }))
+    await Promise.all(movedAway.map((id) => cluster.sadd(store.getReferenceKey("user_id", "L"), id)))
+    const first = await act(store, (a) => a.listSessionsPage("user_id", "L", "0"))
+    expect(first.cursor).not.toBe("0")
+    const listed = Chunk.toArray(await run(Stream.runCollect(store.listSessions("user_id", "L"))))
+    const live = ids.slice(40)
+    expect(new Set(listed.map((s) => s.id))).toEqual(new Set(live))
+    const one = listed.find((s) => s.id === live[0])!
+    const created = await createdAtOf(store, live[0]!)
+    expect(one).toEqual({
+      id: live[0],
+      createdAt: created,
+      lastSeenAt: created,
+      expiresAt: await cluster.pexpiretime(store.getSessionKey(live[0]!)),
+      absoluteExpiresAt: created + 120_000,
+      userAgent: "agent 40",
+      ip: "10.0.40.1"
+    })
+    expect(await cluster.scard(store.getReferenceKey("user_id", "L"))).toBe(live.length)
     await cleanUp(prefix)
   })
 })

@@ -36,11 +36,13 @@ const suite = (name: string, makeLayer: (typeof BACKENDS)[number][1]) => {
           const storage = yield* Storage
           const id = yield* newSession(store, { user_id: "ada" })
           const created = (yield* store.lifetime(id))!.createdAt!
+          // (150 ms apart, not 200: a cluster touch is five round trips, and a loaded machine
+          // must not run the last one past the deadline.)
           for (let i = 0; i < 3; i++) {
-            yield* storage.wait(200)
+            yield* storage.wait(150)
             expect(yield* store.touch(id)).toBe(true)
           }
-          // 600 ms in: a touch asks for 400 more; the deadline (700) allows about 100.
+          // 450 ms in: a touch asks for 400 more; the deadline (700) allows about 250.
           const now = yield* storage.now
           const left = yield* storage.ttl(id)
           expect(left).toBeGreaterThan(0)
@@ -48,7 +50,7 @@ const suite = (name: string, makeLayer: (typeof BACKENDS)[number][1]) => {
           const lifetime = (yield* store.lifetime(id))!
           expect(lifetime.absoluteExpiresAt).toBe(created + 700)
           expect(lifetime.expiresAt!).toBeLessThanOrEqual(created + 700 + storage.slack)
-          yield* storage.wait(150)
+          yield* storage.wait(300)
           expect(yield* store.get(id)).toEqual({})
           expect(yield* store.touch(id)).toBe(false)
           expect(yield* store.setExisting(id, { a: "1" })).toBe(false)
@@ -182,7 +184,8 @@ const suite = (name: string, makeLayer: (typeof BACKENDS)[number][1]) => {
 
     // ---- rolling reads ----
     const rolling = uniquePrefix(`roll-${name}`)
-    layer(makeLayer({ prefix: rolling, references: ["user_id"], maxAge: 1000, rolling: true, rollingInterval: 300 }))("rolling", (it) => {
+    // An interval long enough for a burst of reads on a loaded machine (a cluster renewal is ~5 round trips).
+    layer(makeLayer({ prefix: rolling, references: ["user_id"], maxAge: 6000, rolling: true, rollingInterval: 1500 }))("rolling", (it) => {
       it.effect("a read renews the idle lifetime at most once per interval; SessionStore.get never does", () =>
         Effect.gen(function* () {
           const store = yield* SessionStore
@@ -190,19 +193,19 @@ const suite = (name: string, makeLayer: (typeof BACKENDS)[number][1]) => {
           const id = yield* newSession(store, { user_id: "gus" })
           // Within the interval of the write: nothing is due.
           expect((yield* read(store, id)).renewedTtl).toBeUndefined()
-          yield* storage.wait(350)
+          yield* storage.wait(1600)
           yield* store.get(id)
-          expect(yield* storage.ttl(id)).toBeLessThan(700)
+          expect(yield* storage.ttl(id)).toBeLessThan(4500)
           const renewals: Array<number | undefined> = []
           for (let i = 0; i < 5; i++) renewals.push((yield* read(store, id)).renewedTtl)
           expect(renewals.filter((ttl) => ttl !== undefined)).toHaveLength(1)
-          expect(renewals[0]).toBeGreaterThan(900)
+          expect(renewals[0]).toBeGreaterThan(5500)
           const seen = (yield* store.get(id))["_last_seen_at"]
           yield* storage.wait(100)
           for (let i = 0; i < 5; i++) expect((yield* read(store, id)).renewedTtl).toBeUndefined()
           // The burst wrote once: the last-seen time is the first read's.
           expect((yield* store.get(id))["_last_seen_at"]).toBe(seen)
-          expect(yield* storage.ttl(id)).toBeLessThan(950)
+          expect(yield* storage.ttl(id)).toBeLessThan(5950)
           // The data is answered as a get answers it.
           expect((yield* read(store, id, ["user_id"])).session).toEqual({ id, user_id: "gus" })
         })

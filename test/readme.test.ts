@@ -10,7 +10,7 @@ import { Browser } from "./koaUtils.js"
 const root = new URL("..", import.meta.url)
 const readme = readFileSync(new URL("README.md", root), "utf8")
 const example = (name: string) => readFileSync(new URL(`examples/${name}`, root), "utf8").trimEnd()
-const EXAMPLES = ["quickstart.mjs", "revoke-job.mjs", "effect-in-koa.mjs", "memory-store.mjs", "config.mjs", "typed-session.mjs", "http-server.mjs"]
+const EXAMPLES = ["quickstart.mjs", "revoke-job.mjs", "effect-in-koa.mjs", "memory-store.mjs", "config.mjs", "typed-session.mjs", "http-server.mjs", "account-controls.mjs"]
 
 const urlOf = async (server: Server) => {
   if (!server.listening) await once(server, "listening")
@@ -55,6 +55,36 @@ describe("README", () => {
       await new Promise((resolve) => quickstart.server.close(resolve))
       await quickstart.SessionMiddleware.close()
       await quickstart.client.quit()
+    }
+  })
+
+  it("the account-controls example: two devices listed, one revoked by the other, a forged CSRF token refused", async () => {
+    process.env["REDIS_URL"] = inject("redisUrl")
+    process.env["PORT"] = "0"
+    const example = await import("../examples/account-controls.mjs")
+    try {
+      const url = await urlOf(example.server)
+      const laptop = new Browser(url, "Laptop/1")
+      const phone = new Browser(url, "Phone/1")
+      const user = `readme-${Date.now()}`
+      const csrf = ((await (await laptop.request(`/login?user=${user}`)).json()) as { csrf: string }).csrf
+      await phone.request(`/login?user=${user}`)
+      type Listing = { sessions: Array<{ handle: string; current: boolean; userAgent: string }>; lifetime?: Record<string, number> }
+      const listing = (await laptop.json<Listing>("/sessions")).body
+      expect(listing.sessions.map((s) => [s.userAgent, s.current]).sort()).toEqual([["Laptop/1", true], ["Phone/1", false]])
+      expect(listing.lifetime!["absoluteExpiresAt"]).toBe(listing.lifetime!["createdAt"]! + 12 * 60 * 60 * 1000)
+      const post = (path: string, token: string) => laptop.request(path, { method: "POST", headers: { "x-csrf-token": token } })
+      expect((await post("/sessions/revoke-others", "forged")).status).toBe(403)
+      expect((await phone.json<Listing>("/sessions")).body.sessions).toHaveLength(2)
+      expect(await (await post("/sessions/revoke-others", csrf)).json()).toEqual({ revoked: 1 })
+      expect((await phone.json<Listing>("/sessions")).body).toEqual({ sessions: [] })
+      const own = (await laptop.json<Listing>("/sessions")).body.sessions[0]!
+      expect(await (await post(`/sessions/revoke?handle=${own.handle}`, csrf)).json()).toEqual({ revoked: true })
+      expect(laptop.sessionId).toBeUndefined()
+    } finally {
+      await new Promise((resolve) => example.server.close(resolve))
+      await example.SessionMiddleware.close()
+      await example.client.quit()
     }
   })
 

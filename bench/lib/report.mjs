@@ -60,6 +60,16 @@ export const targetChecks = (http) => {
   }
   againstCeiling("read", 0.9)
   againstCeiling("write", 0.85)
+  // Issue 13: the account controls against the same stack without them.
+  const againstPlain = (stack, flow, min, label) => {
+    const a = get(stack, flow)
+    const b = get("lib-unsigned", flow)
+    if (!a || !b || Number.isNaN(a.rps) || Number.isNaN(b.rps)) return
+    const ratio = a.rps / b.rps
+    checks.push({ target: label, value: `${int(a.rps)} vs ${int(b.rps)} req/s (${ratio.toFixed(2)}×)`, met: ratio >= min })
+  }
+  againstPlain("lib-rolling", "read", 0.95, "rolling: true, READ within 5 % of READ without it")
+  againstPlain("lib-capped", "write", 0.9, "maxSessions + track, WRITE within 10 % of WRITE without them")
   const ahead = (lib, peer, flow) => {
     const a = get(lib, flow)
     const b = get(peer, flow)
@@ -84,7 +94,7 @@ export const machineLine = (m) =>
 
 /** README-ready markdown of everything measured in this run. */
 export const markdown = (all) => {
-  const { machine, http, revoke, store, options } = all
+  const { machine, http, revoke, list, store, options } = all
   const out = ["## Benchmarks", ""]
   out.push(`Machine: ${machineLine(machine)}.`)
   out.push(
@@ -155,6 +165,22 @@ export const markdown = (all) => {
       out.push(
         "",
         `${int(b.sessions / a.sessions)}× the sessions took ${(b.ms / a.ms).toFixed(1)}× the time; the live heap grew by ${mib(a.liveHeapPeak - a.liveHeapBaseline)} and ${mib(b.liveHeapPeak - b.liveHeapBaseline)} (ids are read and deleted in SSCAN pages of 500).`
+      )
+    }
+    out.push("")
+  }
+  if (list) {
+    out.push(
+      "### The device list of one user",
+      "",
+      "`SessionMiddleware.store.listSessions(\"user_id\", X)` iterated to the end (an async iterable of SSCAN pages; nothing kept), on one user holding N sessions, each listing in a fresh process; columns as for revoke-all.",
+      "",
+      "| sessions | listed | time | per session | RSS baseline | peak RSS Δ | peak heap used Δ | peak live heap Δ |",
+      "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    )
+    for (const r of list.results) {
+      out.push(
+        `| ${int(r.sessions)} | ${int(r.deleted)} | ${int(r.ms)} ms | ${((r.ms * 1000) / r.sessions).toFixed(1)} µs | ${mib(r.rssBaseline)} | ${mib(r.rssPeak - r.rssBaseline)} | ${mib(r.heapPeak - r.heapBaseline)} | ${mib(r.liveHeapPeak - r.liveHeapBaseline)} |`
       )
     }
     out.push("")

@@ -23,6 +23,13 @@ export const MAX_AGE = 28 * 24 * 60 * 60 * 1000
  * session middleware (signed per BENCH_SIGNED) installed. Routes are the caller's.
  * `close` releases the middleware and quits the client.
  */
+// BENCH_CONTROLS: issue 13's account controls, against the same stack without them.
+const CONTROLS = {
+  none: {},
+  rolling: { rolling: true },
+  capped: { references: { user_id: { maxSessions: 5 } }, track: { userAgent: true, ip: true } }
+}
+
 export const libraryApp = async () => {
   const library = await importLibrary()
   const client = new Redis(REDIS_URL)
@@ -33,7 +40,8 @@ export const libraryApp = async () => {
     client,
     prefix: PREFIX,
     references: { user_id: {} },
-    ...(SIGNED ? {} : { signed: false })
+    ...(SIGNED ? {} : { signed: false }),
+    ...CONTROLS[process.env.BENCH_CONTROLS ?? "none"]
   })
   app.use(SessionMiddleware)
   const close = async () => {

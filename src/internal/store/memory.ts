@@ -7,16 +7,22 @@
 // has no await and no Effect step inside, so nothing can interleave with it. A
 // `deleteByReference` removes every holder of the value before any other operation runs,
 // and an id it removed can be neither written (`setExisting`/`touch`/`unset` see no
-// session) nor moved (`regenerate` answers undefined) afterwards.
+// session) nor moved (`regenerate` answers undefined) afterwards. A cap's evictions
+// happen in the block of the write that exceeded it.
 import { Effect } from "effect"
 import { InvalidSessionId } from "../../SessionError.js"
 import { assignField, ID_FIELD } from "../validate.js"
 import type { Action } from "./action.js"
 import { andThen, checked, checkedData, done, failed, fromEffect } from "./action.js"
+import type { ClientInfo } from "./controls.js"
+import { clientPairs, CREATED_AT_FIELD, IP_FIELD, LAST_SEEN_FIELD, readUpdateDue, storedTime, USER_AGENT_FIELD } from "./controls.js"
+import type { Session } from "./memory/sessions.js"
+import { makeSessions } from "./memory/sessions.js"
 import type { GetPlan, RegeneratePlan, StoreRules, UnsetPlan, WritePlan } from "./plan.js"
-import type { Regenerated } from "./service.js"
+import { SCAN_BATCH } from "./plan.js"
+import type { ReadResult, Regenerated, SessionPage } from "./service.js"
 import { makeService } from "./service.js"
-import type { SessionData, SessionStoreService } from "./types.js"
+import type { MaxAgeInput, SessionData, SessionEviction, SessionInfo, SessionLifetime, SessionStoreService } from "./types.js"
 
 /** What a memory store holds, for tests of its memory bound. */
 export interface MemoryStats {
@@ -27,24 +33,6 @@ export interface MemoryStats {
   /** Entries of the expiry heap, outdated ones included (at most about twice `sessions`). */
   readonly heapEntries: number
 }
-
-interface Session {
-  // A Map, not a record: a field named `__proto__` is data like any other.
-  readonly fields: Map<string, string>
-  /** Epoch ms (Clock time) from which the session is gone. */
-  expiresAt: number
-}
-
-/** "`id` expires at `at`"; outdated once the session is gone or got another expiry. */
-interface Due {
-  readonly at: number
-  readonly id: string
-}
-
-// The heap may hold this many outdated entries beyond the live sessions' count before it is
-// rebuilt: a rebuild costs O(live) and drops at least `live + SLACK` entries, so amortised
-// O(1) per write, and a session written 10 000 times leaves a heap of a few entries.
-const SLACK = 16
 
 const stats = new WeakMap<SessionStoreService, () => MemoryStats>()
 
@@ -64,102 +52,25 @@ const contents = new WeakMap<SessionStoreService, MemoryContents>()
 /** See {@link MemoryContents}; `undefined` for any other store. */
 export const memoryContents = (service: SessionStoreService): MemoryContents | undefined => contents.get(service)
 
+// A cursor is the sequence number of the last member listed (memory/references.ts).
+const cursorNumber = (cursor: string): number => (/^[0-9]{1,15}$/.test(cursor) ? Number(cursor) : 0)
+
 /** The in-memory store over `rules`: its own sessions, dropped with it. */
 export const makeMemoryStore = (rules: StoreRules): SessionStoreService => {
-  const referenced = new Set(rules.references)
-  const sessions = new Map<string, Session>()
-  // (field, value) → ids of the live sessions holding it. Keyed `${field}\0${value}`:
-  // field names cannot hold control characters, so the first NUL splits the key.
-  const referenceSets = new Map<string, Set<string>>()
-  const heap: Array<Due> = []
+  const { controls, maxAgeMillis } = rules
+  const state = makeSessions(rules.references, controls)
+  const { sessions, index } = state
+  const capOf = new Map(rules.references.map((field, i) => [field, controls.maxSessions[i] ?? 0] as const))
 
-  // ---- expiry heap: a binary min-heap on `at` ----
-  const swap = (i: number, j: number) => {
-    const a = heap[i]!
-    heap[i] = heap[j]!
-    heap[j] = a
-  }
-  const siftUp = (i: number) => {
-    while (i > 0) {
-      const parent = (i - 1) >> 1
-      if (heap[parent]!.at <= heap[i]!.at) return
-      swap(i, parent)
-      i = parent
+  // Told after the write's block: a callback that throws changes nothing.
+  const announce = (evictions: ReadonlyArray<SessionEviction>) => {
+    for (const eviction of evictions) {
+      try {
+        rules.onEvict?.(eviction)
+      } catch {
+        // ignored, as documented
+      }
     }
-  }
-  const siftDown = (i: number) => {
-    for (;;) {
-      const left = 2 * i + 1
-      const right = left + 1
-      let least = i
-      if (left < heap.length && heap[left]!.at < heap[least]!.at) least = left
-      if (right < heap.length && heap[right]!.at < heap[least]!.at) least = right
-      if (least === i) return
-      swap(i, least)
-      i = least
-    }
-  }
-  const popDue = () => {
-    const last = heap.pop()!
-    if (heap.length > 0) {
-      heap[0] = last
-      siftDown(0)
-    }
-  }
-  const rebuild = () => {
-    heap.length = 0
-    for (const [id, session] of sessions) heap.push({ at: session.expiresAt, id })
-    for (let i = (heap.length >> 1) - 1; i >= 0; i--) siftDown(i)
-  }
-
-  // ---- reference index: exact, since every change of a referenced field goes through here ----
-  const addReference = (field: string, value: string, id: string) => {
-    const key = `${field}\0${value}`
-    const set = referenceSets.get(key)
-    if (set === undefined) referenceSets.set(key, new Set([id]))
-    else set.add(id)
-  }
-  const removeReference = (field: string, value: string, id: string) => {
-    const key = `${field}\0${value}`
-    const set = referenceSets.get(key)
-    if (set !== undefined && set.delete(id) && set.size === 0) referenceSets.delete(key)
-  }
-  const forEachReference = (session: Session, f: (field: string, value: string) => void) => {
-    for (const field of referenced) {
-      const value = session.fields.get(field)
-      if (value !== undefined) f(field, value)
-    }
-  }
-
-  const expireAt = (id: string, session: Session, at: number) => {
-    session.expiresAt = at
-    // The entry it had is left in the heap (lazy deletion): found outdated when popped.
-    heap.push({ at, id })
-    siftUp(heap.length - 1)
-  }
-  const store = (id: string, fields: Map<string, string>, at: number) => {
-    const session: Session = { fields, expiresAt: at }
-    sessions.set(id, session)
-    forEachReference(session, (field, value) => addReference(field, value, id))
-    expireAt(id, session, at)
-  }
-  const remove = (id: string): boolean => {
-    const session = sessions.get(id)
-    if (session === undefined) return false
-    forEachReference(session, (field, value) => removeReference(field, value, id))
-    sessions.delete(id)
-    return true
-  }
-
-  // Removes every session whose time has come (a session lives while now < expiresAt),
-  // so expired data is gone, not only hidden; then bounds the outdated heap entries.
-  const sweep = (now: number) => {
-    while (heap.length > 0 && heap[0]!.at <= now) {
-      const { at, id } = heap[0]!
-      popDue()
-      if (sessions.get(id)?.expiresAt === at) remove(id)
-    }
-    if (heap.length > 2 * sessions.size + SLACK) rebuild()
   }
 
   // The clock is read inside the same synchronous block as the work, so the work sees
@@ -169,14 +80,13 @@ export const makeMemoryStore = (rules: StoreRules): SessionStoreService => {
       Effect.clockWith((clock) =>
         Effect.sync(() => {
           const now = clock.unsafeCurrentTimeMillis()
-          sweep(now)
+          state.sweep(now)
           return work(now)
         })
       )
     )
 
-  const read = (plan: GetPlan): SessionData => {
-    const session = sessions.get(plan.id)
+  const dataOf = (plan: GetPlan, session: Session | undefined): SessionData => {
     // A fresh object every time: mutating it never changes the store.
     const data: SessionData = {}
     if (session === undefined) return data
@@ -191,40 +101,40 @@ export const makeMemoryStore = (rules: StoreRules): SessionStoreService => {
     return data
   }
 
-  const write = (plan: WritePlan, onlyExisting: boolean, now: number): boolean => {
+  // The idle lifetime from now, within the absolute deadline.
+  const renew = (id: string, session: Session, ttl: number, now: number): number => {
+    const at = state.bounded(session, now + ttl)
+    state.expireAt(id, session, at)
+    return at - now
+  }
+
+  const write = (plan: WritePlan, onlyExisting: boolean, now: number): { wrote: boolean; evictions: Array<SessionEviction> } => {
     const { id, pairs } = plan
+    const evictions: Array<SessionEviction> = []
     let session = sessions.get(id)
     if (session === undefined) {
-      if (onlyExisting) return false
-      session = { fields: new Map([[ID_FIELD, id]]), expiresAt: now + plan.ttl }
-      sessions.set(id, session)
+      if (onlyExisting) return { wrote: false, evictions }
+      session = state.create(id, now)
     }
+    const joined: Array<string> = []
     for (let i = 0; i < pairs.length; i += 2) {
-      const field = pairs[i]!
-      const value = pairs[i + 1]!
-      if (referenced.has(field)) {
-        const old = session.fields.get(field)
-        if (old !== value) {
-          if (old !== undefined) removeReference(field, old, id)
-          addReference(field, value, id)
-        }
-      }
-      session.fields.set(field, value)
+      if (state.setField(id, session, pairs[i]!, pairs[i + 1]!) && (capOf.get(pairs[i]!) ?? 0) > 0) joined.push(pairs[i]!)
     }
-    expireAt(id, session, now + plan.ttl)
-    return true
+    state.stamp(session, now)
+    renew(id, session, plan.ttl, now)
+    for (const field of joined) {
+      const eviction = state.enforceCap(id, field, session.fields.get(field)!, capOf.get(field)!)
+      if (eviction !== undefined) evictions.push(eviction)
+    }
+    return { wrote: true, evictions }
   }
 
   const unset = (plan: UnsetPlan, now: number): boolean => {
     const session = sessions.get(plan.id)
     if (session === undefined) return false
-    for (const field of plan.fields) {
-      const old = session.fields.get(field)
-      if (old === undefined) continue
-      if (referenced.has(field)) removeReference(field, old, plan.id)
-      session.fields.delete(field)
-    }
-    expireAt(plan.id, session, now + plan.ttl)
+    for (const field of plan.fields) state.deleteField(plan.id, session, field)
+    state.stamp(session, now)
+    renew(plan.id, session, plan.ttl, now)
     return true
   }
 
@@ -232,40 +142,99 @@ export const makeMemoryStore = (rules: StoreRules): SessionStoreService => {
     const session = sessions.get(plan.id)
     if (session === undefined) return undefined
     if (sessions.has(plan.target)) return new InvalidSessionId({ reason: "the new id is already in use" })
-    // A live session has expiresAt > now (the sweep ran), so the kept lifetime is positive.
-    const ttl = plan.keepLifetime ? session.expiresAt - now : plan.ttl
-    remove(plan.id)
+    // A live session has expiresAt > now (the sweep ran), so the kept lifetime is positive;
+    // the absolute deadline follows the data (its creation time is kept).
+    const at = state.bounded(session, plan.keepLifetime ? session.expiresAt : now + plan.ttl)
+    state.remove(plan.id)
     const { fields } = session
     fields.set(ID_FIELD, plan.target)
     // Login rotates the CSRF secret; a session without one gets none.
     if (fields.has(plan.secretField)) fields.set(plan.secretField, plan.secret)
-    store(plan.target, fields, now + ttl)
-    return { id: plan.target, ttl }
+    state.stamp(session, now)
+    state.store(plan.target, fields, at)
+    return { id: plan.target, ttl: at - now }
   }
 
-  const holders = (field: string, value: string): Array<string> => Array.from(referenceSets.get(`${field}\0${value}`) ?? [])
+  // A Session's read: the data as read, then (when due) the read-side update.
+  const read = (plan: GetPlan, client: ClientInfo | undefined, now: number): ReadResult => {
+    const session = sessions.get(plan.id)
+    const data = rules.alive(plan, dataOf(plan, session), now)
+    if (session === undefined || !readUpdateDue(controls, storedTime(session.fields.get(LAST_SEEN_FIELD)), now)) {
+      return { session: data, renewedTtl: undefined }
+    }
+    state.stamp(session, now)
+    const pairs = clientPairs(controls, client)
+    for (let i = 0; i < pairs.length; i += 2) session.fields.set(pairs[i]!, pairs[i + 1]!)
+    if (!controls.rolling) return { session: data, renewedTtl: undefined }
+    // Never shorter than it is: a session written with a longer maxAge keeps it.
+    return { session: data, renewedTtl: renew(plan.id, session, Math.max(session.expiresAt - now, maxAgeMillis), now) }
+  }
+
+  const lifetime = (session: Session): SessionLifetime => {
+    const createdAt = storedTime(session.fields.get(CREATED_AT_FIELD))
+    const absoluteExpiresAt = state.deadline(session)
+    return {
+      ...(createdAt === undefined ? {} : { createdAt }),
+      expiresAt: session.expiresAt,
+      ...(absoluteExpiresAt === undefined ? {} : { absoluteExpiresAt })
+    }
+  }
+
+  const info = (id: string, session: Session): SessionInfo => {
+    const lastSeenAt = storedTime(session.fields.get(LAST_SEEN_FIELD))
+    const userAgent = session.fields.get(USER_AGENT_FIELD)
+    const ip = session.fields.get(IP_FIELD)
+    return {
+      id,
+      ...lifetime(session),
+      ...(lastSeenAt === undefined ? {} : { lastSeenAt }),
+      ...(userAgent === undefined ? {} : { userAgent }),
+      ...(ip === undefined ? {} : { ip })
+    }
+  }
+
+  // The index is exact (the sweep ran): every member is a live session holding the value.
+  const page = (field: string, value: string, cursor: string): SessionPage => {
+    const { ids, next } = index.page(field, value, cursorNumber(cursor), SCAN_BATCH)
+    return { sessions: ids.map((id) => info(id, sessions.get(id)!)), cursor: String(next) }
+  }
+
+  const setAction = (onlyExisting: boolean) => (id: string, values: unknown, maxAge: MaxAgeInput | null | undefined, client?: ClientInfo) =>
+    checked(rules.write(id, values, maxAge, client), (plan) =>
+      atNow((now) => {
+        const { wrote, evictions } = write(plan, onlyExisting, now)
+        announce(evictions)
+        return wrote
+      })
+    )
 
   const service = makeService(rules, {
     redis: undefined,
     actions: {
-      get: (id, fields) => checked(rules.get(id, fields), (plan) => atNow(() => read(plan))),
-      set: (id, values, maxAge) =>
-        checked(rules.write(id, values, maxAge), (plan) =>
-          atNow((now) => {
-            write(plan, false, now)
-          })
+      get: (id, fields) =>
+        checked(rules.get(id, fields), (plan) => atNow((now) => rules.alive(plan, dataOf(plan, sessions.get(plan.id)), now))),
+      read: (id, fields, client) =>
+        checked(rules.get(id, fields), (plan) =>
+          atNow((now) =>
+            controls.observesReads
+              ? read(plan, client, now)
+              : { session: rules.alive(plan, dataOf(plan, sessions.get(plan.id)), now), renewedTtl: undefined }
+          )
         ),
-      setExisting: (id, values, maxAge) => checked(rules.write(id, values, maxAge), (plan) => atNow((now) => write(plan, true, now))),
+      set: (id, values, maxAge, client) => andThen(setAction(false)(id, values, maxAge, client), () => done(undefined)),
+      setExisting: (id, values, maxAge, client) => setAction(true)(id, values, maxAge, client),
       unset: (id, fields, maxAge) => checked(rules.unset(id, fields, maxAge), (plan) => atNow((now) => unset(plan, now))),
       touch: (id, maxAge) =>
         checked(rules.touch(id, maxAge), (plan) =>
           atNow((now) => {
             const session = sessions.get(plan.id)
-            if (session !== undefined) expireAt(plan.id, session, now + plan.ttl)
-            return session !== undefined
+            if (session === undefined) return false
+            state.stamp(session, now)
+            renew(plan.id, session, plan.ttl, now)
+            return true
           })
         ),
-      delete: (id) => checked(rules.delete(id), (plan) => atNow(() => remove(plan))),
+      delete: (id) => checked(rules.delete(id), (plan) => atNow(() => state.remove(plan))),
       regenerate: (id, newId, maxAge, options) =>
         checked(rules.regenerate(id, newId, maxAge, options), (plan) =>
           andThen(
@@ -273,16 +242,34 @@ export const makeMemoryStore = (rules: StoreRules): SessionStoreService => {
             (result) => (result instanceof InvalidSessionId ? failed(result) : done(result))
           )
         ),
-      listByReference: (field, value) => checkedData(rules.reference(field, value), (plan) => atNow(() => holders(plan.field, plan.value))),
-      // Copied before deleting: `remove` shrinks (and finally drops) the set being read.
-      deleteByReference: (field, value) =>
-        checkedData(rules.reference(field, value), (plan) => atNow(() => holders(plan.field, plan.value).filter(remove).length))
+      listByReference: (field, value) =>
+        checkedData(rules.reference(field, value), (plan) => atNow(() => index.members(plan.field, plan.value))),
+      // Copied before deleting (`members` is a copy): `remove` shrinks (and finally drops) the set.
+      deleteByReference: (field, value, except) =>
+        checkedData(rules.reference(field, value), (plan) =>
+          atNow(() => index.members(plan.field, plan.value).filter((id) => id !== except && state.remove(id)).length)
+        ),
+      listSessionsPage: (field, value, cursor) =>
+        checkedData(rules.reference(field, value), (plan) => atNow(() => page(plan.field, plan.value, cursor))),
+      lifetime: (id) =>
+        checked(rules.delete(id), (plan) =>
+          atNow(() => {
+            const session = sessions.get(plan)
+            return session === undefined ? undefined : lifetime(session)
+          })
+        ),
+      deleteHolding: (id, field, value) =>
+        checked(rules.delete(id), (plan) =>
+          checkedData(rules.reference(field, value), (reference) =>
+            atNow(() => sessions.get(plan)?.fields.get(reference.field) === reference.value && state.remove(plan))
+          )
+        )
     }
   })
-  stats.set(service, () => ({ sessions: sessions.size, referenceSets: referenceSets.size, heapEntries: heap.length }))
+  stats.set(service, () => ({ sessions: sessions.size, referenceSets: index.size(), heapEntries: state.heapEntries() }))
   contents.set(service, {
     expiresAt: (id) => sessions.get(id)?.expiresAt,
-    members: holders
+    members: index.members
   })
   return service
 }

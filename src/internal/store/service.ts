@@ -113,7 +113,8 @@ const backends = new WeakMap<SessionStoreService, ObservedBackend>()
 // The backend's actions, each protocol (an Effect step) labelled with its operation, so
 // a runner can give it a span and metrics. A command names its operation itself, so the
 // hot path (one command) pays a call and a tag check.
-const labelActions = (actions: StoreActions): StoreActions => ({
+// A read that observes nothing is a plain get (as the Redis backends' command names it).
+const labelActions = (actions: StoreActions, readOperation: string): StoreActions => ({
   get: (id, fields) => labelled("SessionStore.get", actions.get(id, fields)),
   set: (id, values, maxAge, client) => labelled("SessionStore.set", actions.set(id, values, maxAge, client)),
   setExisting: (id, values, maxAge, client) => labelled("SessionStore.setExisting", actions.setExisting(id, values, maxAge, client)),
@@ -123,7 +124,7 @@ const labelActions = (actions: StoreActions): StoreActions => ({
   regenerate: (id, newId, maxAge, options) => labelled("SessionStore.regenerate", actions.regenerate(id, newId, maxAge, options)),
   listByReference: (field, value) => labelled("SessionStore.listByReference", actions.listByReference(field, value)),
   deleteByReference: (field, value, except) => labelled("SessionStore.deleteByReference", actions.deleteByReference(field, value, except)),
-  read: (id, fields, client) => labelled("SessionStore.read", actions.read(id, fields, client)),
+  read: (id, fields, client) => labelled(readOperation, actions.read(id, fields, client)),
   listSessionsPage: (field, value, cursor) => labelled("SessionStore.listSessions", actions.listSessionsPage(field, value, cursor)),
   lifetime: (id) => labelled("SessionStore.lifetime", actions.lifetime(id)),
   deleteHolding: (id, field, value) => labelled("SessionStore.deleteHolding", actions.deleteHolding(id, field, value))
@@ -133,7 +134,8 @@ const observe = (backend: Backend, prefix: string, references: number, controls:
   const system = backend.system ?? (backend.redis === undefined ? "memory" : "redis")
   const telemetry = makeTelemetry({ system, redis: backend.redis, prefix, references })
   if (backend.redis !== undefined) observeClient(backend.redis, telemetry)
-  return { actions: labelActions(backend.actions), redis: backend.redis, system, telemetry, controls }
+  const actions = labelActions(backend.actions, controls.observesReads ? "SessionStore.read" : "SessionStore.get")
+  return { actions, redis: backend.redis, system, telemetry, controls }
 }
 
 /** The public service over a backend's actions. */

@@ -111,7 +111,7 @@ export const makeStandaloneActions = (rules: StoreRules, redis: RedisClientServi
           command(operation, "sscan", [setKey], [cursor, SCAN_BATCH], (reply) => {
             const [next, ids] = reply as [string, Array<string>]
             if (ids.length === 0) return done([next, acc] as const)
-            const args = [field, value, mode, nrefs, ...references, ...ids]
+            const args = [field, value, mode, absolute, nrefs, ...references, ...ids]
             return script(operation, referenceBatch, [setKey, base], args, (checked) => done([next, fold(acc, checked)] as const))
           })
         ),
@@ -213,7 +213,7 @@ export const makeStandaloneActions = (rules: StoreRules, redis: RedisClientServi
 
     lifetime: (id) =>
       checked(rules.delete(id), () =>
-        script("SessionStore.lifetime", lifetimeScript, [sessionKey(prefix, id)], [], (reply) => {
+        script("SessionStore.lifetime", lifetimeScript, [sessionKey(prefix, id)], [absolute], (reply) => {
           const [created, at] = reply as [string | number, number | undefined]
           if (created === -2) return done(undefined)
           return done(sessionLifetime(controls, String(created), at !== undefined && at >= 0 ? at : undefined))
@@ -238,7 +238,7 @@ export const makeStandaloneActions = (rules: StoreRules, redis: RedisClientServi
         return command(operation, "sscan", [setKey], [cursor, SCAN_BATCH], (reply): Action<SessionPage, RedisError> => {
           const [next, ids] = reply as [string, Array<string>]
           if (ids.length === 0) return done({ sessions: [], cursor: next })
-          const args = [field, plan.value, "info", nrefs, ...references, ...ids]
+          const args = [field, plan.value, "info", absolute, nrefs, ...references, ...ids]
           return script(operation, referenceBatch, [setKey, base], args, (infos) => {
             const [now, ...rows] = infos as Array<string | number>
             const sessions = []

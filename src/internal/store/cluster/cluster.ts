@@ -16,40 +16,56 @@ import type { Regenerated, StoreActions } from "../service.js"
 import { getCommand } from "../standalone.js"
 import type { Candidates } from "./protocol.js"
 import { addCandidate, asArray, asValue, ID_CONCURRENCY, makeProtocol, NO_SESSION, REVOKED } from "./protocol.js"
+import { makeClusterSessions } from "./sessions.js"
+
+/** clusterWriteSession: a regenerate's copy is past its absolute deadline. */
+const DEAD_COPY = -4
 
 export const makeClusterActions = (rules: StoreRules, redis: RedisClientService): StoreActions => {
   const { prefix, references } = rules
   const protocol = makeProtocol(rules, redis)
   const { nrefs, referenceIndex, none, missing, hashKey, setKey, revokingSetKey, grace, margin } = protocol
   const { readState, reconcile, preAdd, runWriteScript, write, deleteOne, scan, bounded } = protocol
+  const sessions = makeClusterSessions(rules, redis, protocol)
 
+  // Then, when the session joined a capped value, the cap (sessions.ts).
   const setLike = (operation: string, plan: WritePlan, onlyExisting: boolean) =>
     fromEffect(
-      Effect.flatMap(write(operation, plan.id, { op: "set", pairs: plan.pairs }, plan.ttl, onlyExisting), (status) =>
-        status === REVOKED ? Effect.fail(new InvalidSessionId({ reason: "the session was revoked" })) : Effect.succeed(status === 1)
+      Effect.flatMap(
+        write(operation, plan.id, { op: "set", pairs: plan.pairs }, plan.ttl, onlyExisting),
+        (reply): Effect.Effect<boolean, RedisError | InvalidSessionId> =>
+          reply.status === REVOKED
+            ? Effect.fail(new InvalidSessionId({ reason: "the session was revoked" }))
+            : Effect.as(sessions.enforceCaps(operation, plan.id, reply), reply.status === 1)
       )
     )
 
   return {
-    get: (id, fields) => checked(rules.get(id, fields), (plan) => getCommand(prefix, plan)),
+    get: (id, fields) => checked(rules.get(id, fields), (plan) => getCommand(prefix, plan, rules)),
 
-    set: (id, values, maxAge) =>
-      checked(rules.write(id, values, maxAge), (plan) => map(setLike("SessionStore.set", plan, false), () => undefined)),
+    read: sessions.read,
 
-    setExisting: (id, values, maxAge) =>
-      checked(rules.write(id, values, maxAge), (plan) => setLike("SessionStore.setExisting", plan, true)),
+    set: (id, values, maxAge, client) =>
+      checked(rules.write(id, values, maxAge, client), (plan) => map(setLike("SessionStore.set", plan, false), () => undefined)),
+
+    setExisting: (id, values, maxAge, client) =>
+      checked(rules.write(id, values, maxAge, client), (plan) => setLike("SessionStore.setExisting", plan, true)),
 
     unset: (id, fields, maxAge) =>
       checked(rules.unset(id, fields, maxAge), (plan) =>
         fromEffect(
-          Effect.map(write("SessionStore.unset", id, { op: "unset", fields: plan.fields }, plan.ttl, true), (status) => status === 1)
+          Effect.map(write("SessionStore.unset", id, { op: "unset", fields: plan.fields }, plan.ttl, true), (reply) => reply.status === 1)
         )
       ),
 
     touch: (id, maxAge) =>
       checked(rules.touch(id, maxAge), (plan) =>
-        fromEffect(Effect.map(write("SessionStore.touch", id, { op: "touch" }, plan.ttl, true), (status) => status === 1))
+        fromEffect(Effect.map(write("SessionStore.touch", id, { op: "touch" }, plan.ttl, true), (reply) => reply.status === 1))
       ),
+
+    lifetime: sessions.lifetime,
+    listSessionsPage: sessions.listSessionsPage,
+    deleteHolding: sessions.deleteHolding,
 
     delete: (id) =>
       checked(rules.delete(id), () => fromEffect(bounded("SessionStore.delete", deleteOne("SessionStore.delete", id, "", "")))),
@@ -113,6 +129,12 @@ export const makeClusterActions = (rules: StoreRules, redis: RedisClientService)
                 yield* reconcile(operation, plan.target, candidates, missing)
                 return undefined
               }
+              if (created.status === DEAD_COPY) {
+                // Past its absolute deadline: no copy, and the old session is deleted.
+                yield* reconcile(operation, plan.target, candidates, missing)
+                yield* deleteOne(operation, id, "", "")
+                return undefined
+              }
               if (created.status !== 1) {
                 yield* reconcile(
                   operation,
@@ -122,10 +144,12 @@ export const makeClusterActions = (rules: StoreRules, redis: RedisClientService)
                 )
                 return yield* Effect.fail(new InvalidSessionId({ reason: "the new id is already in use" }))
               }
-              // …then the old hash goes, then the old id leaves its sets.
+              // …then the old hash goes, then the old id leaves its sets (and the new one those
+              // of a dead session the copy replaced under its id, past its absolute deadline).
               yield* deleteOne(operation, id, "", "")
+              created.old.forEach((value, index) => addCandidate(candidates, index, value))
               yield* reconcile(operation, plan.target, candidates, created.state)
-              return { id: plan.target, ttl } as Regenerated | undefined
+              return { id: plan.target, ttl: created.ttl ?? ttl } as Regenerated | undefined
             })
           )
         )
@@ -169,7 +193,9 @@ export const makeClusterActions = (rules: StoreRules, redis: RedisClientService)
     //    when it holds the value or left it since t0 - margin, tombstoned when it has no hash.
     //    The revoking set keeps its members while the scan runs and `grace` after it, so an
     //    in-flight regenerate of a member is refused (clusterAddReference).
-    deleteByReference: (field, value) =>
+    // `except`: spared by the freeze (it stays in the set, never reaches the revoking set)
+    // and skipped by the scan (a concurrent revoke may have put it in the revoking set).
+    deleteByReference: (field, value, except) =>
       checkedData(rules.reference(field, value), ({ value: encoded }) => {
         const operation = "SessionStore.deleteByReference"
         const index = referenceIndex.get(field)!
@@ -200,7 +226,11 @@ export const makeClusterActions = (rules: StoreRules, redis: RedisClientService)
               redis.use(operation, (client) => client.sscan(revoking, cursor, "COUNT", SCAN_BATCH)),
               ([next, ids]) => {
                 const processed = Effect.map(
-                  Effect.forEach(ids, (id) => revokeOne(id, since), { concurrency: ID_CONCURRENCY }),
+                  Effect.forEach(
+                    ids.filter((id) => id !== except),
+                    (id) => revokeOne(id, since),
+                    { concurrency: ID_CONCURRENCY }
+                  ),
                   (deleted) => count + deleted.filter(Boolean).length
                 )
                 return next === "0" ? processed : Effect.flatMap(processed, (n) => page(since, next, n))
@@ -209,7 +239,7 @@ export const makeClusterActions = (rules: StoreRules, redis: RedisClientService)
           )
         return fromEffect(
           Effect.gen(function* () {
-            const t0 = Number(yield* redis.runScript(operation, clusterFreezeReference, [setKey(index, encoded), revoking], []))
+            const t0 = Number(yield* redis.runScript(operation, clusterFreezeReference, [setKey(index, encoded), revoking], [except ?? ""]))
             const count = yield* page(t0 - margin, "0", 0)
             yield* keepAlive(true)
             return count

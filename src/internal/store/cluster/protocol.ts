@@ -68,16 +68,20 @@ export const asValue = (reply: unknown): Value => (reply === null || reply === u
 
 export const asArray = (reply: unknown): ReadonlyArray<unknown> => (Array.isArray(reply) ? reply : [])
 
-interface WriteReply {
+/** What the write step did: its status, the referenced values before, the hash after, and its TTL then (ms; status 1). */
+export interface WriteReply {
   readonly status: number
   readonly state: SessionState
   readonly old: ReadonlyArray<Value>
+  readonly ttl: number | undefined
 }
 
 type Write =
   | { readonly op: "set"; readonly pairs: ReadonlyArray<string> }
   | { readonly op: "unset"; readonly fields: ReadonlyArray<string> }
   | { readonly op: "touch" }
+  // A rolling read's renewal: the lifetime is extended, never shortened.
+  | { readonly op: "renew" }
 
 /**
  * The store over a cluster client: `standalone` supplies everything that touches
@@ -87,11 +91,13 @@ type Write =
 
 /** The protocol's steps over one store's keys; the operations (cluster.ts) compose them. */
 export const makeProtocol = (rules: StoreRules, redis: RedisClientService) => {
-  const { prefix, references } = rules
+  const { prefix, references, controls } = rules
   const nrefs = references.length
+  const controlArgs = [controls.on ? "1" : "0", controls.absoluteMaxAgeMillis ?? -1] as const
   const referenceIndex = new Map(references.map((field, i) => [field, i] as const))
   const none: ReadonlyArray<Value> = references.map(() => null)
   const missing: SessionState = { expireAt: NO_SESSION, values: none }
+  const notWritten: WriteReply = { status: 0, state: missing, old: none, ttl: undefined }
 
   const hashKey = (id: string) => sessionKey(prefix, id)
   const setKey = (index: number, value: string) => referenceKey(prefix, references[index]!, value)
@@ -207,14 +213,15 @@ export const makeProtocol = (rules: StoreRules, redis: RedisClientService) => {
     const expireAt = Number(items[1])
     const old = references.map((_, i) => asValue(items[2 + i]))
     const values = references.map((_, i) => asValue(items[2 + nrefs + i]))
-    return { status, old, state: expireAt === NO_SESSION ? missing : { expireAt, values } }
+    const ttl = status === 1 && items.length > 2 + 2 * nrefs ? Number(items[2 + 2 * nrefs]) : undefined
+    return { status, old, state: expireAt === NO_SESSION ? missing : { expireAt, values }, ttl }
   }
 
   const runWriteScript = (
     operation: string,
     id: string,
     key: string,
-    op: "set" | "unset" | "touch" | "create",
+    op: Write["op"] | "create",
     ttl: number,
     onlyExisting: boolean,
     cap: number,
@@ -226,17 +233,17 @@ export const makeProtocol = (rules: StoreRules, redis: RedisClientService) => {
         operation,
         clusterWriteSession,
         [key, tombstoneKey(prefix, id), leftKey(prefix, id)],
-        [op, id, ttl, onlyExisting ? "1" : "0", cap, nrefs, ...references, ...expectations, ...rest]
+        [op, id, ttl, onlyExisting ? "1" : "0", cap, ...controlArgs, nrefs, ...references, ...expectations, ...rest]
       ),
       parseWriteReply
     )
 
   /**
-   * The write protocol (steps 1–4) for set / setExisting / unset / touch.
-   * Returns the script's status: 1 written, 0 no session (only with `onlyExisting`),
+   * The write protocol (steps 1–4) for set / setExisting / unset / touch / renew.
+   * Returns the script's reply; its status: 1 written, 0 no session (only with `onlyExisting`),
    * REVOKED: the session would have been created, but its id was revoked (tombstone).
    */
-  const write = (operation: string, id: string, change: Write, ttl: number, onlyExisting: boolean): Effect.Effect<number, RedisError> =>
+  const write = (operation: string, id: string, change: Write, ttl: number, onlyExisting: boolean): Effect.Effect<WriteReply, RedisError> =>
     bounded(
       operation,
       Effect.gen(function* () {
@@ -258,7 +265,7 @@ export const makeProtocol = (rules: StoreRules, redis: RedisClientService) => {
 
         // 1. read
         const before = yield* readState(operation, id)
-        if (onlyExisting && before.expireAt === NO_SESSION) return 0
+        if (onlyExisting && before.expireAt === NO_SESSION) return notWritten
         let current = before.values
         const candidates: Candidates = new Map()
 
@@ -274,18 +281,19 @@ export const makeProtocol = (rules: StoreRules, redis: RedisClientService) => {
             current = reply.old
             if (onlyExisting && reply.state.expireAt === NO_SESSION) {
               yield* reconcile(operation, id, candidates, missing)
-              return 0
+              return notWritten
             }
             continue
           }
+          // (The step may have deleted a session past its absolute deadline: its old values too.)
+          reply.old.forEach((value, index) => addCandidate(candidates, index, value))
           if (reply.status === REVOKED) {
             yield* reconcile(operation, id, candidates, missing)
-            return REVOKED
+            return reply
           }
           // 4. reconcile
-          reply.old.forEach((value, index) => addCandidate(candidates, index, value))
           yield* reconcile(operation, id, candidates, reply.state)
-          return reply.status
+          return reply
         }
         yield* Effect.flatMap(readState(operation, id), (state) => reconcile(operation, id, candidates, state))
         return yield* Effect.fail(new RedisError({ operation, cause: new ClusterWriteConflict(MAX_WRITE_ATTEMPTS) }))

@@ -1,10 +1,12 @@
 import * as LuaScript from "../../../LuaScript.js"
 import { clusterCommonLua } from "./clusterCommon.js"
-import { freezeLua } from "./freezeReference.js"
+import { freezeExceptLua } from "./freezeReference.js"
 
 /**
  * Cluster mode, the first step of `deleteByReference`, on the value's slot. KEYS: the
- * reference set, its revoking set (same hash tag). Moves the members of the reference
+ * reference set, its revoking set (same hash tag). ARGV: an id to spare ("" or absent:
+ * none), which stays in the set, with the set's TTL (the set outlived it, so it still
+ * does), and out of the revoking set. Moves the other members of the reference
  * set into the revoking set in one step (merging into one a concurrent or interrupted
  * revoke left, keeping the longer TTL, none when either has none), so a fresh login for
  * the value starts a new set, and a `regenerate` whose old id is in the revoking set is
@@ -15,10 +17,10 @@ export const clusterFreezeReference = LuaScript.make(
   "clusterFreezeReference",
   2,
   clusterCommonLua +
-    freezeLua +
+    freezeExceptLua +
     `
 local now = nowMillis()
-freeze(KEYS[1], KEYS[2])
+freezeExcept(KEYS[1], KEYS[2], ARGV[1] or '')
 return now
 `
 )

@@ -76,14 +76,24 @@ local function endIfPastDeadline(base, hash, id, fields, absolute, now)
   return false
 end
 
--- Records the times of a write (the creation time only when missing: v3 sessions count as
--- created when first written) and answers 'ttl' cut at the absolute deadline.
-local function stampAndCap(hash, ttl, absolute, now)
+-- Gives a written session its TTL. With controls: records the times of the write (the
+-- creation time only when missing: v3 sessions count as created when first written), and
+-- sets the expiry as a time (PEXPIREAT now + ttl, cut at the absolute deadline), so the key
+-- never outlives the deadline by the time the script takes between TIME and here. Answers
+-- the hash's TTL and the TTL its sets must cover: a second more, because a relative PEXPIRE
+-- may count from the script's start (Redis 7.2 freezes a script's time), before TIME.
+local function expireSession(hash, ttl, controls, absolute, now)
+  if not controls then
+    redis.call('PEXPIRE', hash, ttl)
+    return ttl, ttl
+  end
   redis.call('HSETNX', hash, '_created_at', now)
   redis.call('HSET', hash, '_last_seen_at', now)
+  local at = now + ttl
   local deadline = deadlineOf(hash, absolute)
-  if deadline and deadline - now < ttl then return deadline - now end
-  return ttl
+  if deadline and deadline < at then at = deadline end
+  redis.call('PEXPIREAT', hash, at)
+  return at - now, at - now + 1000
 end
 
 -- Byte order of two ids (Lua's < follows the server's locale).

@@ -44,13 +44,14 @@ redis.call('HSETNX', hash, '_created_at', now)
 for i = firstClient, firstField - 1, 2 do redis.call('HSET', hash, ARGV[i], ARGV[i + 1]) end
 if rolling then
   local left = redis.call('PTTL', hash)
-  local target = maxAge
+  local at = now + maxAge
   local deadline = deadlineOf(hash, absolute)
-  if deadline and deadline - now < target then target = deadline - now end
-  if left >= 0 and target > left then
-    redis.call('PEXPIRE', hash, target)
-    refreshReferences(base, hash, id, refs, target)
-    reply[1] = target
+  if deadline and deadline < at then at = deadline end
+  if left >= 0 and at - now > left then
+    -- As expireSession: the expiry as a time, the sets a second more.
+    redis.call('PEXPIREAT', hash, at)
+    refreshReferences(base, hash, id, refs, at - now + 1000)
+    reply[1] = at - now
   end
 end
 return reply
@@ -58,8 +59,9 @@ return reply
 )
 
 /**
- * KEYS: session hash. Returns { -2 } without a session, else { creation time ("" when
- * none), absolute expiry (unix ms; -1 = no TTL) }, from one read.
+ * KEYS: session hash. ARGV: absoluteMaxAge ms (-1: none). Returns { -2 } without a
+ * session (or one past its absolute deadline: as good as gone; a read never deletes it),
+ * else { creation time ("" when none), absolute expiry (unix ms; -1 = no TTL) }, from one read.
  */
 export const sessionLifetime = LuaScript.make(
   "sessionLifetime",
@@ -68,9 +70,12 @@ export const sessionLifetime = LuaScript.make(
     `
 local hash = KEYS[1]
 if redis.call('EXISTS', hash) == 0 then return { -2 } end
+local now = nowMillis()
+local deadline = deadlineOf(hash, tonumber(ARGV[1]))
+if deadline and deadline <= now then return { -2 } end
 local ttl = redis.call('PTTL', hash)
 local at = -1
-if ttl >= 0 then at = nowMillis() + ttl end
+if ttl >= 0 then at = now + ttl end
 return { redis.call('HGET', hash, '_created_at') or '', at }
 `
 )

@@ -3,7 +3,9 @@ import { commonLua } from "./common.js"
 
 /**
  * KEYS: the set, key base. ARGV: field, value, mode ("list" | "info" | "delete"),
- * n, n referenced fields, then a batch of ids read from the set by SSCAN.
+ * absoluteMaxAge ms (-1: none; "info" deletes a session past its deadline, with its
+ * references, instead of listing it), n, n referenced fields, then a batch of ids read
+ * from the set by SSCAN.
  * "list" (the reference set): returns the live ids, and removes from the set an id
  * whose session is gone or no longer holds field = value. "info": the same, answering
  * { now (unix ms), then per live session: id, creation, last seen, PTTL, user agent,
@@ -18,12 +20,16 @@ export const referenceBatch = LuaScript.make(
   commonLua +
     `
 local set, base = KEYS[1], KEYS[2]
-local field, value, mode = ARGV[1], ARGV[2], ARGV[3]
-local nrefs = tonumber(ARGV[4])
-local refs = readList(5, nrefs)
+local field, value, mode, absolute = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local nrefs = tonumber(ARGV[5])
+local refs = readList(6, nrefs)
 local live, deleted = {}, 0
-if mode == 'info' then live[1] = nowMillis() end
-for i = 5 + nrefs, #ARGV do
+local now = 0
+if mode == 'info' then
+  now = nowMillis()
+  live[1] = now
+end
+for i = 6 + nrefs, #ARGV do
   local id = ARGV[i]
   local hash = sessionKeyOf(base, id)
   if redis.call('HGET', hash, field) == value then
@@ -31,6 +37,8 @@ for i = 5 + nrefs, #ARGV do
       deleteWithReferences(base, hash, id, refs)
       redis.call('SREM', set, id)
       deleted = deleted + 1
+    elseif mode == 'info' and endIfPastDeadline(base, hash, id, refs, absolute, now) then
+      redis.call('SREM', set, id)
     elseif mode == 'info' then
       local info = redis.call('HMGET', hash, '_created_at', '_last_seen_at', '_user_agent', '_ip')
       live[#live + 1] = id

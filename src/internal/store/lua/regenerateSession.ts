@@ -42,9 +42,9 @@ removeReferences(base, oldHash, oldId, refs)
 redis.call('RENAME', oldHash, newHash)
 redis.call('HSET', newHash, 'id', newId)
 if redis.call('HEXISTS', newHash, secretField) == 1 then redis.call('HSET', newHash, secretField, secret) end
-if controls then ttl = stampAndCap(newHash, ttl, absolute, now) end
-redis.call('PEXPIRE', newHash, ttl)
-refreshReferences(base, newHash, newId, refs, ttl)
+local setsTtl
+ttl, setsTtl = expireSession(newHash, ttl, controls, absolute, now)
+refreshReferences(base, newHash, newId, refs, setsTtl)
 return ttl
 `
 )

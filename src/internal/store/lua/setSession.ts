@@ -44,9 +44,8 @@ for i = first, #ARGV, 2 do
   end
 end
 inBatches('HSET', hash, first, {'id', id})
-if controls then ttl = stampAndCap(hash, ttl, absolute, now) end
-redis.call('PEXPIRE', hash, ttl)
-refreshReferences(base, hash, id, refs, ttl)
+local _, setsTtl = expireSession(hash, ttl, controls, absolute, now)
+refreshReferences(base, hash, id, refs, setsTtl)
 local reply = { 1 }
 for _, pair in ipairs(joined) do
   local count = enforceCap(base, refs, pair[1], pair[2], id, capOf[pair[1]])

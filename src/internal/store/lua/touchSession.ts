@@ -21,9 +21,8 @@ local refs = readList(6, tonumber(ARGV[5]))
 local now = controls and nowMillis() or 0
 if controls and endIfPastDeadline(base, hash, id, refs, absolute, now) then return 0 end
 if isBeingRevoked(base, hash, id, refs) then return 0 end
-if controls then ttl = stampAndCap(hash, ttl, absolute, now) end
-redis.call('PEXPIRE', hash, ttl)
-refreshReferences(base, hash, id, refs, ttl)
+local _, setsTtl = expireSession(hash, ttl, controls, absolute, now)
+refreshReferences(base, hash, id, refs, setsTtl)
 return 1
 `
 )

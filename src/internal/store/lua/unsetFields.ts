@@ -33,9 +33,8 @@ for i = first, #ARGV do
 end
 inBatches('HDEL', hash, first)
 redis.call('HSET', hash, 'id', id)
-if controls then ttl = stampAndCap(hash, ttl, absolute, now) end
-redis.call('PEXPIRE', hash, ttl)
-refreshReferences(base, hash, id, refs, ttl)
+local _, setsTtl = expireSession(hash, ttl, controls, absolute, now)
+refreshReferences(base, hash, id, refs, setsTtl)
 return 1
 `
 )
