@@ -122,6 +122,54 @@ describe("koaRedisSessionSets(app, { store }) over a memory store", () => {
     expect((await user.json("/effect-me")).body).toEqual({ session: { id: user.sessionId, user_id: "carol" }, prefix: "mem" })
   })
 
+  it("has the account controls: tracked devices, the absolute deadline, revoke one, revoke the others", async () => {
+    const store = memoryStore({ references: { user_id: {} }, maxAge: "1 hour", absoluteMaxAge: "8 hours", track: { userAgent: true } })
+    const app = new Koa()
+    app.silent = true
+    app.keys = ["a key"]
+    const mw = koaRedisSessionSets(app, { store })
+    app.use(mw)
+    app.use(
+      routeTo(
+        {
+          "/login": async (ctx) => {
+            await ctx.session!.regenerate()
+            await ctx.session!.set({ user_id: "frank" })
+          },
+          "/sessions": (ctx) => ctx.session!.listSessions("user_id"),
+          "/lifetime": async (ctx) => (await ctx.session!.lifetime()) ?? { none: true },
+          "/revoke": async (ctx) => ({ revoked: await ctx.session!.revokeSession(ctx.query["handle"]) }),
+          "/revoke-others": async (ctx) => ({ revoked: await ctx.session!.revokeOthers("user_id") })
+        },
+        mw
+      )
+    )
+    const served = await serve(app)
+    running.push({ served, close: mw.close })
+    const [laptop, phone, tablet] = ["Laptop/1", "Phone/2", "Tablet/3"].map((ua) => new Browser(served.url, ua))
+    for (const device of [laptop!, phone!, tablet!]) await device.request("/login")
+
+    type Device = { handle: string; current: boolean; userAgent?: string }
+    const list = async (device: Browser) => (await device.json<Array<Device>>("/sessions")).body
+    const seen = await list(laptop!)
+    expect(seen.map((d) => [d.userAgent, d.current]).sort()).toEqual([
+      ["Laptop/1", true],
+      ["Phone/2", false],
+      ["Tablet/3", false]
+    ])
+    const before = Date.now()
+    const { body: lifetime } = await laptop!.json<{ createdAt: number; absoluteExpiresAt: number }>("/lifetime")
+    expect(lifetime.absoluteExpiresAt - lifetime.createdAt).toBe(8 * 3600_000)
+    expect(lifetime.createdAt).toBeLessThanOrEqual(before)
+
+    const phoneHandle = seen.find((d) => d.userAgent === "Phone/2")!.handle
+    expect((await laptop!.json(`/revoke?handle=${encodeURIComponent(phoneHandle)}`)).body).toEqual({ revoked: true })
+    expect((await phone!.json("/lifetime")).body).toEqual({ none: true })
+    expect((await laptop!.json("/revoke-others")).body).toEqual({ revoked: 1 })
+    expect((await tablet!.json("/lifetime")).body).toEqual({ none: true })
+    expect((await list(laptop!)).map((d) => [d.userAgent, d.current])).toEqual([["Laptop/1", true]])
+  })
+
   it("takes the cookie's lifetime from the store's maxAge", async () => {
     const { mw, browser } = await makeApp(memoryStore({ references: ["user_id"], maxAge: "2 hours" }))
     expect(mw.options.maxAge).toBe(7_200_000)

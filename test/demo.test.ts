@@ -33,11 +33,31 @@ const signedOutPage = async (url: string) => {
   expect(await response.text()).toContain("<h1>Sign in</h1>")
 }
 
+/** Signs in as a browser would (the page's token, the site's Origin); the cookies. */
+const signInByFetch = async (url: string, name: string) => {
+  const token = /name="_csrf" value="([^"]+)"/.exec(await (await fetch(`${url}/`)).text())![1]!
+  const response = await fetch(`${url}/sign-in`, {
+    method: "POST",
+    redirect: "manual",
+    headers: { origin: url, "content-type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({ _csrf: token, name })
+  })
+  expect(response.status).toBe(303)
+  return response.headers
+    .getSetCookie()
+    .map((c) => c.split(";")[0])
+    .join("; ")
+}
+
 describe("npm run demo", () => {
   it("serves on the memory store without REDIS_URL, and Ctrl-C stops it", async () => {
     const demo = await npmDemo({})
     expect(demo.output()).toContain("Sessions: memory store")
     await signedOutPage(demo.url)
+    const cookie = await signInByFetch(demo.url, "grace")
+    const signedIn = await (await fetch(`${demo.url}/`, { headers: { cookie } })).text()
+    expect(signedIn).toContain('Signed in as <strong class="user">grace</strong>')
+    expect(signedIn).toContain('<span class="badge">This device</span>')
 
     demo.signal("SIGINT")
     await demo.exited

@@ -152,8 +152,9 @@ export const sessionsPage = ({ user, devices, lifetime, token, message, settings
     html`<h1>Your sessions</h1>
       ${notice(message)}
       <p>
-        Signed in as <strong class="user">${user}</strong>. ${devices.length === 1 ? "1 session" : `${devices.length} sessions`} of this
-        user are live, at most ${settings.maxSessions} at a time (a new sign-in beyond that signs out the least recently active).
+        Signed in as <strong class="user">${user}</strong>.
+        ${devices.length === 1 ? "1 session of this user is live" : `${devices.length} sessions of this user are live`}, at most
+        ${settings.maxSessions} at a time (a new sign-in beyond that signs out the least recently active).
       </p>
       ${
         lifetime?.absoluteExpiresAt === undefined
