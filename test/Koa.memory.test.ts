@@ -1,5 +1,6 @@
 // The Koa factory over a store the app built (`store`): an in-process store from
-// `SessionStore.makeMemory`, with no Redis anywhere. A real Koa app over HTTP: cookies,
+// `SessionStore.makeMemory`, with no Redis anywhere (and, once, a store an Effect
+// program built over its own Redis connection). A real Koa app over HTTP: cookies,
 // reads and writes, regenerate, sign-out everywhere through `mw.store`, the Effect
 // `Session` through `mw.run`, what `mw.store.client` and `mw.runtime` hold, and the
 // options refused beside `store`.
@@ -9,7 +10,9 @@ import { Redis } from "ioredis"
 import Koa from "koa"
 import koaRedisSessionSets, { RedisClient, Session, SessionConfigError, SessionStore } from "../src/index.js"
 import type { SessionStoreOptions, SessionStoreService } from "../src/index.js"
+import { inject } from "vitest"
 import { Browser, routeTo, serve, type Served } from "./koaUtils.js"
+import { uniquePrefix } from "./utils.js"
 
 const running: Array<{ served: Served; close: () => Promise<void> }> = []
 afterAll(async () => {
@@ -191,6 +194,25 @@ describe("koaRedisSessionSets(app, { store }) over a memory store", () => {
     await mw.store.set("an-id-that-is-long-enough-0123456789", { user_id: "erin" })
     await mw.close()
     expect(await Effect.runPromise(store.get("an-id-that-is-long-enough-0123456789"))).toMatchObject({ user_id: "erin" })
+  })
+})
+
+describe("koaRedisSessionSets(app, { store }) over a store an Effect program built on Redis", () => {
+  it("uses that store; store.client is its connection, which close() leaves open", async () => {
+    const client = new Redis(inject("redisUrl"))
+    const store = Effect.runSync(
+      SessionStore.make({ prefix: uniquePrefix("koa-given"), references: ["user_id"] }).pipe(
+        Effect.provideService(RedisClient, RedisClient.unsafeFromClient(client))
+      )
+    )
+    const { mw, browser } = await makeApp(store)
+    expect(mw.store.client).toBe(client)
+    const user = browser()
+    await user.request("/login?user=heidi")
+    expect(await client.hgetall(store.getSessionKey(user.sessionId!))).toMatchObject({ user_id: "heidi" })
+    await mw.close()
+    expect(await client.ping()).toBe("PONG")
+    await client.quit()
   })
 })
 
