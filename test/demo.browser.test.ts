@@ -150,6 +150,11 @@ describe("the demo in Chromium", () => {
     await expect(laptop.locator(".deadline").textContent()).resolves.toMatch(/ends in 7 h 59 min|ends in 8 h/)
 
     mkdirSync(join(ROOT, "docs"), { recursive: true })
+    // Without the footer, which names the store's port (a new one each run), so each run
+    // makes the same picture (set from script: the page's CSP refuses injected styles).
+    await laptop.locator("footer").evaluate((footer) => {
+      ;(footer as unknown as { style: { display: string } }).style.display = "none"
+    })
     await laptop.screenshot({ path: SCREENSHOT, fullPage: true })
 
     // A forged token on "sign out other devices": 403, and the phone is still signed in.
