@@ -10,9 +10,11 @@
  */
 import { Context, Effect, Layer, ManagedRuntime } from "effect"
 import { Redis } from "ioredis"
+import type { Cluster } from "ioredis"
 import type {} from "koa"
 import * as Csrf from "./Csrf.js"
 import { cookieOptionsOf, CookieSettings } from "./internal/koa/cookie.js"
+import { checkGivenStore } from "./internal/koa/givenStore.js"
 import type { PerRequest } from "./internal/koa/promiseSession.js"
 import { PromiseSession } from "./internal/koa/promiseSession.js"
 import { makePromiseStore } from "./internal/koa/promiseStore.js"
@@ -22,7 +24,7 @@ import type {
   KoaContextLike,
   KoaRedisSessionSetsOptions,
   KoaSession,
-  ResolvedFactoryOptions,
+  KoaStoreOptions,
   SessionMiddleware
 } from "./internal/koa/types.js"
 import { checkFactoryOptions } from "./internal/options.js"
@@ -30,7 +32,7 @@ import type { SessionService } from "./internal/session/types.js"
 import { resolveOptionValues } from "./internal/store/plan.js"
 import { runPromise } from "./internal/store/run.js"
 import { backendOf } from "./internal/store/service.js"
-import type { SessionValue } from "./internal/store/types.js"
+import type { SessionStoreService, SessionValue } from "./internal/store/types.js"
 import { quit, RedisClient } from "./RedisClient.js"
 import type { RedisClientService } from "./RedisClient.js"
 import { SessionConfigError } from "./SessionError.js"
@@ -41,6 +43,7 @@ export type {
   KoaContextLike,
   KoaRedisSessionSetsOptions,
   KoaSession,
+  KoaStoreOptions,
   PromiseStore,
   RequestServices,
   ResolvedFactoryOptions,
@@ -49,6 +52,13 @@ export type {
 
 /**
  * Creates the session middleware (v3's default export).
+ *
+ * By default the sessions live in Redis: the factory builds the store from the store's
+ * options over `client` (a connection the app owns) or `redis` (one it opens and
+ * `close()` quits). With `store`, they live in the store given instead, for example an
+ * in-process one, with nothing else to run:
+ * `koaRedisSessionSets(app, { store: Effect.runSync(SessionStore.makeMemory({ references: ["user_id"] })) })`.
+ * The store's options then go to its constructor, not here (see {@link KoaStoreOptions}).
  *
  * @example
  * ```ts
@@ -70,22 +80,24 @@ export type {
  * @since 4.0.0
  * @category constructors
  */
-export function koaRedisSessionSets(app: KoaAppLike, options: KoaRedisSessionSetsOptions = {}): SessionMiddleware {
+export function koaRedisSessionSets(app: KoaAppLike, options?: KoaRedisSessionSetsOptions): SessionMiddleware
+export function koaRedisSessionSets(app: KoaAppLike, options: KoaStoreOptions): SessionMiddleware<SessionStore>
+export function koaRedisSessionSets(
+  app: KoaAppLike,
+  options: KoaRedisSessionSetsOptions | KoaStoreOptions = {}
+): SessionMiddleware<SessionStore | RedisClient> | SessionMiddleware<SessionStore> {
   // Every option is checked before anything is created (a connection included): the
-  // names and the factory's own values here, the store's values by resolveOptionValues.
+  // names and the factory's own values here, the store's values by resolveOptionValues
+  // (or, with `store`, which of them may not go with it).
   const checked = checkFactoryOptions(app, options)
   if (checked instanceof SessionConfigError) throw checked
-  const storeOptions = resolveOptionValues(options)
-  if (storeOptions instanceof SessionConfigError) throw storeOptions
+  const built = options.store === undefined ? buildRedisStore(options) : givenStore(options)
+  if (built instanceof SessionConfigError) throw built
   const { key, signed, options: cookieOptions } = cookieOptionsOf(checked)
 
-  const owned = options.client === undefined
-  const client = options.client ?? createOwnedClient(options.redis)
-  const redis: RedisClientService = RedisClient.unsafeFromClient(client, { timeout: options.timeout })
-  const store = makeWith(redis, storeOptions)
+  const { store, client, owned, context } = built
   const cookieSettings = new CookieSettings(app, key, signed, cookieOptions, store.maxAgeMillis)
   const csrf = Csrf.make(options)
-  const context = Context.make(RedisClient, redis).pipe(Context.add(SessionStore, store))
   const runtime = ManagedRuntime.make(Layer.succeedContext(context))
 
   // The hot path: the store's actions, run as Promises without a fiber.
@@ -103,7 +115,7 @@ export function koaRedisSessionSets(app: KoaAppLike, options: KoaRedisSessionSet
     return next()
   }
 
-  return Object.assign(middleware, {
+  const sessionMiddleware = Object.assign(middleware, {
     store: makePromiseStore(store, client, csrf),
     tokens: csrf.tokens,
     // v3 wrote these into the options object it was given, and apps read them back.
@@ -113,7 +125,7 @@ export function koaRedisSessionSets(app: KoaAppLike, options: KoaRedisSessionSet
       httpOnly: cookieOptions["httpOnly"] as boolean,
       overwrite: cookieOptions["overwrite"] as boolean,
       maxAge: store.maxAgeMillis
-    }) as KoaRedisSessionSetsOptions & ResolvedFactoryOptions,
+    }),
     createSession,
     getReferenceKey: (field: string, value: SessionValue) => store.getReferenceKey(field, value),
     run: effects.run,
@@ -121,9 +133,40 @@ export function koaRedisSessionSets(app: KoaAppLike, options: KoaRedisSessionSet
     close: async () => {
       effects.forget()
       await runtime.dispose()
-      if (owned) await Effect.runPromise(quit(client))
+      if (owned && client !== undefined) await Effect.runPromise(quit(client))
     }
   })
+  // The overloads type each call: a Redis store's middleware (client and RedisClient
+  // present), or a given store's (client possibly undefined, SessionStore only).
+  return sessionMiddleware as unknown as SessionMiddleware<SessionStore>
+}
+
+// The store the middleware runs on, its client (if any), whether `close()` quits that
+// client, and what the runtime provides.
+interface Built {
+  readonly store: SessionStoreService
+  readonly client: Redis | Cluster | undefined
+  readonly owned: boolean
+  readonly context: Context.Context<SessionStore>
+}
+
+const buildRedisStore = (options: KoaRedisSessionSetsOptions): Built | SessionConfigError => {
+  const storeOptions = resolveOptionValues(options)
+  if (storeOptions instanceof SessionConfigError) return storeOptions
+  const client = options.client ?? createOwnedClient(options.redis)
+  const redis: RedisClientService = RedisClient.unsafeFromClient(client, { timeout: options.timeout })
+  const store = makeWith(redis, storeOptions)
+  const context = Context.make(RedisClient, redis).pipe(Context.add(SessionStore, store))
+  return { store, client, owned: options.client === undefined, context }
+}
+
+// A store given as `store`: its own client when it was built over one, never quit here;
+// the runtime provides the store alone (a `RedisClient` there would claim a connection
+// that a memory store does not have).
+const givenStore = (options: KoaStoreOptions): Built | SessionConfigError => {
+  const store = checkGivenStore(options as unknown as Readonly<Record<string, unknown>>)
+  if (store instanceof SessionConfigError) return store
+  return { store, client: backendOf(store).redis?.client, owned: false, context: Context.make(SessionStore, store) }
 }
 
 const createOwnedClient = (redis: KoaRedisSessionSetsOptions["redis"]): Redis => {

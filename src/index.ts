@@ -18,6 +18,7 @@ export type {
   KoaContextLike,
   KoaRedisSessionSetsOptions,
   KoaSession,
+  KoaStoreOptions,
   PromiseStore,
   RequestServices,
   ResolvedFactoryOptions,

@@ -46,6 +46,7 @@ const REFUSED_COOKIE_OPTIONS: Readonly<Record<string, string>> = {
 
 /** Every name the Koa factory accepts, v3's included. */
 export const FACTORY_OPTION_NAMES: ReadonlyArray<string> = [
+  "store",
   ...STORE_OPTION_NAMES,
   ...CSRF_OPTION_NAMES,
   ...CONNECTION_OPTION_NAMES,

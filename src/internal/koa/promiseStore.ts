@@ -10,7 +10,12 @@ import type { SessionStoreService } from "../store/types.js"
 import { checkSessionId } from "../validate.js"
 import type { PromiseStore } from "./types.js"
 
-export const makePromiseStore = (store: SessionStoreService, client: Redis | Cluster, csrf: Csrf.Csrf): PromiseStore => {
+// `client`: the store's connection, for apps that send their own commands (none for a memory store).
+export const makePromiseStore = (
+  store: SessionStoreService,
+  client: Redis | Cluster | undefined,
+  csrf: Csrf.Csrf
+): PromiseStore<Redis | Cluster | undefined> => {
   const { actions, redis } = backendOf(store)
   const run = <A, E>(action: Action<A, E>) => runPromise(redis, action)
   return {

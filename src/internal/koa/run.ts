@@ -2,22 +2,18 @@
 // factory's runtime, interrupted when the client goes away.
 import { Cause, Context, Effect, Exit, FiberId, Runtime } from "effect"
 import type { ManagedRuntime } from "effect"
-import type { RedisClient } from "../../RedisClient.js"
 import { Session } from "../../Session.js"
 import { ClientClosedRequest } from "../../SessionError.js"
-import type { SessionStore } from "../../SessionStore.js"
 import type { SessionService } from "../session/types.js"
-import type { KoaContextLike, RequestServices } from "./types.js"
+import type { KoaContextLike } from "./types.js"
 
-export const makeRun = (
-  runtime: ManagedRuntime.ManagedRuntime<SessionStore | RedisClient, never>,
-  sessionOf: (ctx: KoaContextLike) => SessionService
-) => {
+// R: what the runtime provides (SessionStore and RedisClient, or SessionStore alone for a given store).
+export const makeRun = <R>(runtime: ManagedRuntime.ManagedRuntime<R, never>, sessionOf: (ctx: KoaContextLike) => SessionService) => {
   // The request's runtime: the shared one plus its Session. Building it directly costs
   // about a sixth of `Effect.provideService`, which goes through a FiberRef per call.
-  let base: Runtime.Runtime<SessionStore | RedisClient> | undefined
-  const requestRuntime = (session: SessionService): Runtime.Runtime<RequestServices> => {
-    base ??= runtime.runSync(Effect.runtime<SessionStore | RedisClient>())
+  let base: Runtime.Runtime<R> | undefined
+  const requestRuntime = (session: SessionService): Runtime.Runtime<R | Session> => {
+    base ??= runtime.runSync(Effect.runtime<R>())
     return Runtime.make({
       context: Context.add(base.context, Session, session),
       runtimeFlags: base.runtimeFlags,
@@ -26,7 +22,7 @@ export const makeRun = (
   }
   // One fiber per call, interrupted if the client goes away before the response is
   // finished. Rejects with the typed error itself (squashed), never a FiberFailure.
-  const run = <A, E>(ctx: KoaContextLike, effect: Effect.Effect<A, E, RequestServices>): Promise<A> =>
+  const run = <A, E>(ctx: KoaContextLike, effect: Effect.Effect<A, E, R | Session>): Promise<A> =>
     new Promise<A>((resolve, reject) => {
       const fiber = Runtime.runFork(requestRuntime(sessionOf(ctx)), effect)
       const res = ctx.res

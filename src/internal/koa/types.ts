@@ -17,6 +17,7 @@ import type {
   SessionInfo,
   SessionLifetime,
   SessionStoreOptions,
+  SessionStoreService,
   SessionValue
 } from "../store/types.js"
 
@@ -62,6 +63,8 @@ export interface KoaContextLike {
  * @category models
  */
 export interface KoaRedisSessionSetsOptions extends SessionStoreOptions, Csrf.CsrfOptions {
+  /** Not with these options: a store the app built goes with {@link KoaStoreOptions}. */
+  readonly store?: undefined
   /** An ioredis `Redis` or `Cluster` the app owns. The library never quits it. Not together with `redis`. */
   readonly client?: Redis | Cluster | undefined
   /**
@@ -91,6 +94,30 @@ export interface KoaRedisSessionSetsOptions extends SessionStoreOptions, Csrf.Cs
   readonly priority?: "low" | "medium" | "high" | undefined
   /** The cookie's `Partitioned` attribute (CHIPS; browsers want `secure` with it). Default `false`. */
   readonly partitioned?: boolean | undefined
+}
+
+/**
+ * Options of the factory over a store the app built (`store`), instead of the Redis store
+ * it would build: an in-process store (`Effect.runSync(SessionStore.makeMemory(storeOptions))`,
+ * nothing else to run), or any `SessionStoreService` an Effect program made. The store
+ * brings its own options and backend, so the store's options (`prefix`, `references`,
+ * `maxAge`, `absoluteMaxAge`, `track`, …) and the connection's (`client`, `redis`,
+ * `timeout`) are not options here: the factory refuses them beside `store` with a
+ * `SessionConfigError` naming the option (give them to the store's constructor). The
+ * cookie's lifetime follows the store's `maxAge`. The middleware's `store.client` is the
+ * store's ioredis client, or `undefined` for a store without Redis; its runtime provides
+ * `SessionStore` only (no `RedisClient`); `close()` leaves the store, and any connection
+ * under it, to whoever built it.
+ *
+ * @since 4.0.0
+ * @category models
+ */
+export interface KoaStoreOptions extends Omit<
+  KoaRedisSessionSetsOptions,
+  keyof SessionStoreOptions | "client" | "redis" | "timeout" | "store"
+> {
+  /** The store the sessions live in. */
+  readonly store: SessionStoreService
 }
 
 /**
@@ -137,8 +164,9 @@ export interface KoaSession {
  * @since 4.0.0
  * @category models
  */
-export interface PromiseStore {
-  readonly client: Redis | Cluster
+export interface PromiseStore<Client extends Redis | Cluster | undefined = Redis | Cluster> {
+  /** The ioredis client the store's commands go to; `undefined` for a store given as `store` that has none (a memory store). */
+  readonly client: Client
   readonly prefix: string
   readonly references: ReadonlyArray<string>
   /** The default session lifetime, in milliseconds. */
@@ -200,26 +228,27 @@ export interface ResolvedFactoryOptions {
  * @since 4.0.0
  * @category middleware
  */
-export interface SessionMiddleware {
+export interface SessionMiddleware<R extends SessionStore | RedisClient = SessionStore | RedisClient> {
   (ctx: KoaContextLike, next: () => Promise<unknown>): Promise<unknown>
-  readonly store: PromiseStore
+  /** The store as Promises; with the `store` option its `client` may be `undefined` (a store without Redis). */
+  readonly store: PromiseStore<RedisClient extends R ? Redis | Cluster : Redis | Cluster | undefined>
   readonly tokens: Csrf.Csrf["tokens"]
   /**
    * The options given to the factory, filled in as v3 did: `key`, `signed`, `httpOnly`,
    * `overwrite` with their resolved values, and `maxAge` in milliseconds.
    */
-  readonly options: Readonly<KoaRedisSessionSetsOptions> & ResolvedFactoryOptions
+  readonly options: Readonly<RedisClient extends R ? KoaRedisSessionSetsOptions : KoaStoreOptions> & ResolvedFactoryOptions
   /** A `ctx.session` for any context (the middleware does exactly this). */
   createSession(ctx: KoaContextLike): KoaSession
   getReferenceKey(field: string, value: SessionValue): string
   /**
    * Runs an Effect with this request's `Session`, the `SessionStore` and the
-   * `RedisClient` provided. Rejects with the typed error itself; interrupted
-   * when the client goes away.
+   * `RedisClient` provided (no `RedisClient` with the `store` option). Rejects with
+   * the typed error itself; interrupted when the client goes away.
    */
-  run<A, E>(ctx: KoaContextLike, effect: Effect.Effect<A, E, RequestServices>): Promise<A>
-  /** The runtime every call runs on. */
-  readonly runtime: ManagedRuntime.ManagedRuntime<SessionStore | RedisClient, never>
-  /** Releases the runtime and quits a connection the library opened. Never quits `options.client`. */
+  run<A, E>(ctx: KoaContextLike, effect: Effect.Effect<A, E, Session | R>): Promise<A>
+  /** The runtime every call runs on: `SessionStore` and `RedisClient`, or `SessionStore` only with the `store` option. */
+  readonly runtime: ManagedRuntime.ManagedRuntime<R, never>
+  /** Releases the runtime and quits a connection the library opened. Never quits `options.client`, nor closes `options.store`. */
   close(): Promise<void>
 }
