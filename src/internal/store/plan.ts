@@ -237,8 +237,9 @@ export const makeRules = (options: ResolvedOptions): StoreRules => {
       if (bad !== undefined) return bad
       const ttl = ttlFor(maxAge)
       if (typeof ttl !== "number") return ttl
-      const tracked = clientPairs(controls, client)
-      return { id, pairs: tracked.length === 0 ? pairs : [...pairs, ...tracked], ttl }
+      // `pairs` is this call's own array: the tracked pairs go on its end.
+      for (const item of clientPairs(controls, client)) pairs.push(item)
+      return { id, pairs, ttl }
     },
     unset: (id, fields, maxAge) => {
       const badId = checkSessionId(id)
@@ -283,12 +284,16 @@ export const makeRules = (options: ResolvedOptions): StoreRules => {
   }
 }
 
-/** A session from the values of `fields` (HMGET's reply order); `{}` when `id` is missing (no session). */
-export const sessionFromFields = (fields: ReadonlyArray<string>, values: ReadonlyArray<string | null | undefined>): SessionData => {
+/** A session from the values of `fields` (HMGET's reply order, from index `from`); `{}` when `id` is missing (no session). */
+export const sessionFromFields = (
+  fields: ReadonlyArray<string>,
+  values: ReadonlyArray<string | null | undefined>,
+  from = 0
+): SessionData => {
   const session: SessionData = {}
-  if (values[fields.indexOf(ID_FIELD)] == null) return session
+  if (values[from + fields.indexOf(ID_FIELD)] == null) return session
   for (let i = 0; i < fields.length; i++) {
-    const value = values[i]
+    const value = values[from + i]
     if (value != null) assignField(session, fields[i]!, value)
   }
   return session

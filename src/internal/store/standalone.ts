@@ -64,12 +64,20 @@ export const makeStandaloneActions = (rules: StoreRules, redis: RedisClientServi
   const on = controls.on ? "1" : "0"
   const absolute = controls.absoluteMaxAgeMillis ?? -1
 
+  // setSession's arguments: the id and lifetime, then what is the same for every write (built once), then the pairs.
+  const writeSettings = [on, absolute, nrefs, ...references, ...controls.maxSessions]
+  const writeArgs = (plan: WritePlan, onlyExisting: boolean): Array<string | number> => {
+    const args: Array<string | number> = [plan.id, plan.ttl, onlyExisting ? "1" : "0", ...writeSettings]
+    for (const item of plan.pairs) args.push(item)
+    return args
+  }
+
   const write = (operation: string, plan: WritePlan, onlyExisting: boolean): Action<boolean, SessionStoreError> =>
     script(
       operation,
       setSession,
       [sessionKey(prefix, plan.id), base],
-      [plan.id, plan.ttl, onlyExisting ? "1" : "0", on, absolute, nrefs, ...references, ...controls.maxSessions, ...plan.pairs],
+      writeArgs(plan, onlyExisting),
       (reply) => {
         // An array only when a cap evicted sessions: [1, field, value, count, …].
         const status = Array.isArray(reply) ? reply[0] : reply
@@ -80,18 +88,15 @@ export const makeStandaloneActions = (rules: StoreRules, redis: RedisClientServi
       }
     )
 
-  const readArgs = (id: string, fields: ReadonlyArray<string> | undefined, client: Array<string>) => [
-    id,
-    controls.rolling ? "1" : "0",
-    controls.rollingIntervalMillis,
-    rules.maxAgeMillis,
-    absolute,
-    nrefs,
-    ...references,
-    client.length / 2,
-    ...client,
-    ...(fields ?? [])
-  ]
+  // The read script's arguments after the id, the same for every read: built once.
+  const readSettings = [controls.rolling ? "1" : "0", controls.rollingIntervalMillis, rules.maxAgeMillis, absolute, nrefs, ...references]
+  const readArgs = (id: string, fields: ReadonlyArray<string> | undefined, client: Array<string>): Array<string | number> => {
+    const args: Array<string | number> = [id, ...readSettings, client.length / 2]
+    for (const item of client) args.push(item)
+    if (fields !== undefined) for (const field of fields) args.push(field)
+    return args
+  }
+  const checksDeadline = controls.absoluteMaxAgeMillis !== undefined
 
   // SSCAN page by page of `setKey`; each page is checked (and pruned, or deleted) by one
   // script. `timeout` bounds each page (its SSCAN and its script), not the whole scan.
@@ -128,11 +133,12 @@ export const makeStandaloneActions = (rules: StoreRules, redis: RedisClientServi
         if (!controls.observesReads) return map(getCommand(prefix, plan, rules), (session) => ({ session, renewedTtl: undefined }))
         const args = readArgs(id, plan.fields, clientPairs(controls, client))
         return script("SessionStore.read", readSession, [sessionKey(prefix, id), base], args, (reply) => {
-          const [renewed, ...rest] = reply as Array<string | null>
-          if (Number(renewed) < 0) return done({ session: {}, renewedTtl: undefined })
+          const values = reply as Array<string | null>
+          const renewed = Number(values[0])
+          if (renewed < 0) return done({ session: {}, renewedTtl: undefined })
           const fields = plan.fields
-          const session = fields === undefined ? sessionFromPairs(rest as Array<string>, 0) : sessionFromFields(fields, rest)
-          return done({ session: rules.alive(plan, session, Date.now()), renewedTtl: Number(renewed) > 0 ? Number(renewed) : undefined })
+          const session = fields === undefined ? sessionFromPairs(values as Array<string>, 1) : sessionFromFields(fields, values, 1)
+          return done({ session: checksDeadline ? rules.alive(plan, session, Date.now()) : session, renewedTtl: renewed > 0 ? renewed : undefined })
         })
       }),
 

@@ -21,14 +21,21 @@ export const readSession = LuaScript.make(
     `
 local hash, base = KEYS[1], KEYS[2]
 local id, rolling, interval, maxAge, absolute = ARGV[1], ARGV[2] == '1', tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-if redis.call('EXISTS', hash) == 0 then return { -1 } end
+-- The times first: they say whether the session exists (every controlled write records
+-- last-seen; a session without it, as v3 wrote, is looked up once more).
+local times = redis.call('HMGET', hash, '_last_seen_at', '_created_at')
+if not times[1] and redis.call('EXISTS', hash) == 0 then return { -1 } end
 local nrefs = tonumber(ARGV[6])
 local refs = readList(7, nrefs)
 local nclient = tonumber(ARGV[7 + nrefs])
 local firstClient = 8 + nrefs
 local firstField = firstClient + 2 * nclient
 local now = nowMillis()
-if endIfPastDeadline(base, hash, id, refs, absolute, now) then return { -1 } end
+local created = tonumber(times[2] or '')
+if absolute >= 0 and created and created + absolute <= now then
+  deleteWithReferences(base, hash, id, refs)
+  return { -1 }
+end
 local reply
 if firstField > #ARGV then
   reply = redis.call('HGETALL', hash)
@@ -36,7 +43,7 @@ else
   reply = redis.call('HMGET', hash, unpack(ARGV, firstField, #ARGV))
 end
 table.insert(reply, 1, 0)
-local seen = tonumber(redis.call('HGET', hash, '_last_seen_at') or '')
+local seen = tonumber(times[1] or '')
 if seen and now - seen < interval then return reply end
 if isBeingRevoked(base, hash, id, refs) then return reply end
 redis.call('HSET', hash, '_last_seen_at', now)
