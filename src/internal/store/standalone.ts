@@ -73,20 +73,14 @@ export const makeStandaloneActions = (rules: StoreRules, redis: RedisClientServi
   }
 
   const write = (operation: string, plan: WritePlan, onlyExisting: boolean): Action<boolean, SessionStoreError> =>
-    script(
-      operation,
-      setSession,
-      [sessionKey(prefix, plan.id), base],
-      writeArgs(plan, onlyExisting),
-      (reply) => {
-        // An array only when a cap evicted sessions: [1, field, value, count, …].
-        const status = Array.isArray(reply) ? reply[0] : reply
-        if (Array.isArray(reply)) announceEvictions(rules.onEvict, evictionsIn(reply, 1))
-        if (status !== REVOKED) return done(status === 1)
-        // setExisting: as good as gone. set: the caller asked for this id's data to exist.
-        return onlyExisting ? done(false) : failed(new InvalidSessionId({ reason: "the session is being revoked" }))
-      }
-    )
+    script(operation, setSession, [sessionKey(prefix, plan.id), base], writeArgs(plan, onlyExisting), (reply) => {
+      // An array only when a cap evicted sessions: [1, field, value, count, …].
+      const status = Array.isArray(reply) ? reply[0] : reply
+      if (Array.isArray(reply)) announceEvictions(rules.onEvict, evictionsIn(reply, 1))
+      if (status !== REVOKED) return done(status === 1)
+      // setExisting: as good as gone. set: the caller asked for this id's data to exist.
+      return onlyExisting ? done(false) : failed(new InvalidSessionId({ reason: "the session is being revoked" }))
+    })
 
   // The read script's arguments after the id, the same for every read: built once.
   const readSettings = [controls.rolling ? "1" : "0", controls.rollingIntervalMillis, rules.maxAgeMillis, absolute, nrefs, ...references]
@@ -138,7 +132,10 @@ export const makeStandaloneActions = (rules: StoreRules, redis: RedisClientServi
           if (renewed < 0) return done({ session: {}, renewedTtl: undefined })
           const fields = plan.fields
           const session = fields === undefined ? sessionFromPairs(values as Array<string>, 1) : sessionFromFields(fields, values, 1)
-          return done({ session: checksDeadline ? rules.alive(plan, session, Date.now()) : session, renewedTtl: renewed > 0 ? renewed : undefined })
+          return done({
+            session: checksDeadline ? rules.alive(plan, session, Date.now()) : session,
+            renewedTtl: renewed > 0 ? renewed : undefined
+          })
         })
       }),
 
