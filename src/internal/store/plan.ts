@@ -25,6 +25,7 @@ import {
   clientPairs,
   CONTROL_FIELDS,
   CREATED_AT_FIELD,
+  LAST_SEEN_FIELD,
   resolveControls,
   resolveMaxSessions,
   storedTime
@@ -33,6 +34,7 @@ import type { RegenerateOptions, SessionData, SessionEviction, SessionStoreOptio
 
 /** Ids per SSCAN page in `listByReference` / `deleteByReference`. */
 export const SCAN_BATCH = 500
+const NOTHING: ReadonlyArray<string> = []
 const DEFAULT_MAX_AGE = 28 * 24 * 60 * 60 * 1000
 
 /** Store options after every rule passed. */
@@ -128,8 +130,8 @@ export const ttlOf = (maxAge: MaxAgeInput | null | undefined, defaultMillis: num
 export interface GetPlan {
   readonly id: string
   readonly fields: ReadonlyArray<string> | undefined
-  /** A field read only to check the absolute deadline, dropped from the answer. */
-  readonly drop: string | undefined
+  /** Fields read only for the controls (the absolute deadline, the read-side update), dropped from the answer. */
+  readonly drop: ReadonlyArray<string>
 }
 
 /** `set` / `setExisting`: the flat field/value list and the TTL in ms. */
@@ -200,6 +202,12 @@ export interface StoreRules extends ResolvedOptions {
 export const makeRules = (options: ResolvedOptions): StoreRules => {
   const { references, maxAgeMillis, byteLength, limits, controls } = options
   const isReference = new Set(references)
+  // What a read of some fields also needs: the creation time for the absolute deadline, the
+  // last-seen time to tell whether the read-side update is due.
+  const controlReads: ReadonlyArray<readonly [boolean, string]> = [
+    [controls.absoluteMaxAgeMillis !== undefined, CREATED_AT_FIELD],
+    [controls.observesReads, LAST_SEEN_FIELD]
+  ]
   // While controls are on, their fields are the store's: the app reads them, never writes them.
   const reserved = controls.on ? new Set(CONTROL_FIELDS) : undefined
   const refuseReserved = (fields: ReadonlyArray<string>, step: number): InvalidSessionData | undefined => {
@@ -217,16 +225,17 @@ export const makeRules = (options: ResolvedOptions): StoreRules => {
     get: (id, fields) => {
       const badId = checkSessionId(id)
       if (badId !== undefined) return badId
-      if (fields === undefined || fields === null) return { id, fields: undefined, drop: undefined }
+      if (fields === undefined || fields === null) return { id, fields: undefined, drop: NOTHING }
       const list = checkFieldList(fields, limits, { allowId: true })
       if (!Array.isArray(list)) return list
       if (!list.includes(ID_FIELD)) list.push(ID_FIELD)
-      let drop: string | undefined
-      if (controls.absoluteMaxAgeMillis !== undefined && !list.includes(CREATED_AT_FIELD)) {
-        list.push(CREATED_AT_FIELD)
-        drop = CREATED_AT_FIELD
+      let drop: Array<string> | undefined
+      for (const [needed, field] of controlReads) {
+        if (!needed || list.includes(field)) continue
+        list.push(field)
+        ;(drop ??= []).push(field)
       }
-      return { id, fields: list, drop }
+      return { id, fields: list, drop: drop ?? NOTHING }
     },
     write: (id, values, maxAge, client) => {
       const badId = checkSessionId(id)
@@ -278,7 +287,7 @@ export const makeRules = (options: ResolvedOptions): StoreRules => {
     alive: (plan, session, now) => {
       const deadline = absoluteDeadline(controls, storedTime(session[CREATED_AT_FIELD]))
       if (deadline !== undefined && deadline <= now) return {}
-      if (plan.drop !== undefined) delete session[plan.drop]
+      for (const field of plan.drop) delete session[field]
       return session
     }
   }

@@ -6,7 +6,7 @@ import { InvalidSessionId } from "../../SessionError.js"
 import type { RedisError } from "../../SessionError.js"
 import { keyBase, referenceKey, revokingKey, sessionKey } from "../keys.js"
 import type { Action } from "./action.js"
-import { andThen, checked, checkedData, command, done, failed, fromEffect, map, script } from "./action.js"
+import { andThen, checked, checkedData, command, done, failed, fromEffect, script } from "./action.js"
 import { deleteSession } from "./lua/deleteSession.js"
 import { freezeReference } from "./lua/freezeReference.js"
 import { referenceBatch } from "./lua/referenceBatch.js"
@@ -14,14 +14,13 @@ import { regenerateSession } from "./lua/regenerateSession.js"
 import { setSession } from "./lua/setSession.js"
 import { touchSession } from "./lua/touchSession.js"
 import { unsetFields } from "./lua/unsetFields.js"
-import { readSession, sessionLifetime as lifetimeScript } from "./lua/readSession.js"
+import { renewSession, sessionLifetime as lifetimeScript } from "./lua/readSession.js"
 import type { GetPlan, StoreRules, WritePlan } from "./plan.js"
 import { SCAN_BATCH, sessionFromFields } from "./plan.js"
-import { announceEvictions, clientPairs, sessionInfo, sessionLifetime } from "./controls.js"
+import { announceEvictions, clientPairs, LAST_SEEN_FIELD, readUpdateDue, sessionInfo, sessionLifetime, storedTime } from "./controls.js"
 import { toEffect } from "./run.js"
 import type { ReadResult, Regenerated, SessionPage, StoreActions } from "./service.js"
 import type { SessionData, SessionEviction, SessionStoreError } from "./types.js"
-import { assignField } from "../validate.js"
 
 /** What the write scripts answer for a session whose revoke has started. */
 const REVOKED = -1
@@ -31,21 +30,30 @@ const isOne = (reply: unknown): Action<boolean, never> => done(reply === 1)
  * `get` as one command (HGETALL, or HMGET of the fields and `id`); the cluster store sends
  * the same. With an absolute lifetime, `rules.alive` hides a session past its deadline.
  */
-export const getCommand = (prefix: string, plan: GetPlan, rules?: StoreRules): Action<SessionData, never> => {
+export function getCommand(prefix: string, plan: GetPlan, rules?: StoreRules): Action<SessionData, never>
+/** With `withLastSeen`: also the last-seen time it read (before `rules.alive` dropped it). */
+export function getCommand(prefix: string, plan: GetPlan, rules: StoreRules, withLastSeen: true): Action<ReadOfSession, never>
+export function getCommand(prefix: string, plan: GetPlan, rules?: StoreRules, withLastSeen?: true): Action<unknown, never> {
   const key = sessionKey(prefix, plan.id)
   const fields = plan.fields
-  const checkDeadline = rules !== undefined && rules.controls.absoluteMaxAgeMillis !== undefined
-  const answer = checkDeadline ? (session: SessionData) => done(rules.alive(plan, session, Date.now())) : done<SessionData>
-  if (fields === undefined)
-    return command("SessionStore.get", "hgetall", [key], [], answer as (reply: unknown) => Action<SessionData, never>)
+  const checks = rules !== undefined && (rules.controls.absoluteMaxAgeMillis !== undefined || plan.drop.length > 0)
+  // The hot path (no controls): the reply is the answer.
+  const answer: (session: SessionData) => Action<unknown, never> =
+    !checks && !withLastSeen
+      ? done
+      : (session) => {
+          const lastSeenAt = withLastSeen ? storedTime(session[LAST_SEEN_FIELD]) : undefined
+          const alive = checks ? rules.alive(plan, session, Date.now()) : session
+          return done(withLastSeen ? { session: alive, lastSeenAt } : alive)
+        }
+  if (fields === undefined) return command("SessionStore.get", "hgetall", [key], [], (reply) => answer(reply as SessionData))
   return command("SessionStore.get", "hmget", [key], fields, (values) => answer(sessionFromFields(fields, values as Array<string | null>)))
 }
 
-/** A session from a flat field/value list (HGETALL's reply inside a script). */
-const sessionFromPairs = (pairs: ReadonlyArray<string>, from: number): SessionData => {
-  const session: SessionData = {}
-  for (let i = from; i + 1 < pairs.length; i += 2) assignField(session, pairs[i]!, pairs[i + 1]!)
-  return session
+/** A read's session, and the last-seen time it held. */
+interface ReadOfSession {
+  readonly session: SessionData
+  readonly lastSeenAt: number | undefined
 }
 
 /** The evictions a write script reported: (field, value, count) triples from `from`. */
@@ -82,16 +90,8 @@ export const makeStandaloneActions = (rules: StoreRules, redis: RedisClientServi
       return onlyExisting ? done(false) : failed(new InvalidSessionId({ reason: "the session is being revoked" }))
     })
 
-  // The read script's arguments after the id, the same for every read: built once.
-  const readSettings = [controls.rolling ? "1" : "0", controls.rollingIntervalMillis, rules.maxAgeMillis, absolute, nrefs, ...references]
-  const readArgs = (id: string, fields: ReadonlyArray<string> | undefined, client: Array<string>): Array<string | number> => {
-    const args: Array<string | number> = [id, ...readSettings, client.length / 2]
-    for (const item of client) args.push(item)
-    if (fields !== undefined) for (const field of fields) args.push(field)
-    return args
-  }
-  const checksDeadline = controls.absoluteMaxAgeMillis !== undefined
-
+  // The renew script's arguments after the id, the same for every read: built once.
+  const renewSettings = [controls.rolling ? "1" : "0", controls.rollingIntervalMillis, rules.maxAgeMillis, absolute, nrefs, ...references]
   // SSCAN page by page of `setKey`; each page is checked (and pruned, or deleted) by one
   // script. `timeout` bounds each page (its SSCAN and its script), not the whole scan.
   const scan = <A>(
@@ -122,22 +122,23 @@ export const makeStandaloneActions = (rules: StoreRules, redis: RedisClientServi
   return {
     get: (id, fields) => checked(rules.get(id, fields), (plan) => getCommand(prefix, plan, rules)),
 
+    // A plain read (what get sends); only when it finds the read-side update due (by the
+    // last-seen time it read), one more command, which checks again atomically.
     read: (id, fields, client) =>
-      checked(rules.get(id, fields), (plan): Action<ReadResult, SessionStoreError> => {
-        if (!controls.observesReads) return map(getCommand(prefix, plan, rules), (session) => ({ session, renewedTtl: undefined }))
-        const args = readArgs(id, plan.fields, clientPairs(controls, client))
-        return script("SessionStore.read", readSession, [sessionKey(prefix, id), base], args, (reply) => {
-          const values = reply as Array<string | null>
-          const renewed = Number(values[0])
-          if (renewed < 0) return done({ session: {}, renewedTtl: undefined })
-          const fields = plan.fields
-          const session = fields === undefined ? sessionFromPairs(values as Array<string>, 1) : sessionFromFields(fields, values, 1)
-          return done({
-            session: checksDeadline ? rules.alive(plan, session, Date.now()) : session,
-            renewedTtl: renewed > 0 ? renewed : undefined
+      checked(rules.get(id, fields), (plan) =>
+        andThen(getCommand(prefix, plan, rules, true), ({ session, lastSeenAt }): Action<ReadResult, SessionStoreError> => {
+          if (!controls.observesReads || session["id"] === undefined || !readUpdateDue(controls, lastSeenAt, Date.now())) {
+            return done({ session, renewedTtl: undefined })
+          }
+          const args: Array<string | number> = [id, ...renewSettings]
+          for (const item of clientPairs(controls, client)) args.push(item)
+          return script("SessionStore.read", renewSession, [sessionKey(prefix, id), base], args, (reply) => {
+            const renewed = Number(reply)
+            if (renewed < 0) return done({ session: {}, renewedTtl: undefined })
+            return done({ session, renewedTtl: renewed > 0 ? renewed : undefined })
           })
         })
-      }),
+      ),
 
     set: (id, values, maxAge, client) =>
       checked(rules.write(id, values, maxAge, client), (plan) => andThen(write("SessionStore.set", plan, false), () => done(undefined))),

@@ -82,13 +82,14 @@ end
 -- never outlives the deadline by the time the script takes between TIME and here. Answers
 -- the hash's TTL and the TTL its sets must cover: a second more, because a relative PEXPIRE
 -- may count from the script's start (Redis 7.2 freezes a script's time), before TIME.
-local function expireSession(hash, ttl, controls, absolute, now)
+-- 'seenWritten': the caller's HSET wrote last-seen already.
+local function expireSession(hash, ttl, controls, absolute, now, seenWritten)
   if not controls then
     redis.call('PEXPIRE', hash, ttl)
     return ttl, ttl
   end
   redis.call('HSETNX', hash, '_created_at', now)
-  redis.call('HSET', hash, '_last_seen_at', now)
+  if not seenWritten then redis.call('HSET', hash, '_last_seen_at', now) end
   local at = now + ttl
   local deadline = deadlineOf(hash, absolute)
   if deadline and deadline < at then at = deadline end

@@ -43,8 +43,9 @@ for i = first, #ARGV, 2 do
     end
   end
 end
-inBatches('HSET', hash, first, {'id', id})
-local _, setsTtl = expireSession(hash, ttl, controls, absolute, now)
+-- With controls, last-seen goes in the same HSET.
+inBatches('HSET', hash, first, controls and {'id', id, '_last_seen_at', now} or {'id', id})
+local _, setsTtl = expireSession(hash, ttl, controls, absolute, now, true)
 refreshReferences(base, hash, id, refs, setsTtl)
 if #joined == 0 then return 1 end
 local reply = { 1 }
