@@ -6,22 +6,17 @@ import { createHmac, timingSafeEqual } from "node:crypto"
 import type { SessionInfo } from "../store/types.js"
 
 /**
- * A session of the current account, as the current request may see it.
+ * A session of the current account, as the current request may see it: what
+ * `listSessions` reports of it (times, device), with a handle in place of its id.
  *
  * @since 4.0.0
  * @category models
  */
-export interface SessionDevice {
+export interface SessionDevice extends Omit<SessionInfo, "id"> {
   /** Names this session to `revokeSession`; opaque, never the session's id. */
   readonly handle: string
   /** Whether it is the session of the request that listed it. */
   readonly current: boolean
-  readonly createdAt?: number | undefined
-  readonly lastSeenAt?: number | undefined
-  readonly expiresAt?: number | undefined
-  readonly absoluteExpiresAt?: number | undefined
-  readonly userAgent?: string | undefined
-  readonly ip?: string | undefined
 }
 
 /** The handle of session `id`, listed under `field`, as the session `viewer` sees it. */
