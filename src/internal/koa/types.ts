@@ -46,6 +46,8 @@ export interface KoaContextLike {
   readonly res: ServerResponse
   /** The client's address (Koa's `ctx.ip`, which honours `app.proxy`): recorded with `track: { ip: true }`. */
   readonly ip?: string | undefined
+  /** Koa's `ctx.secure` (HTTPS, or `X-Forwarded-Proto` with `app.proxy`): what `cookies` writes `secure` cookies on. */
+  readonly secure?: boolean | undefined
   session?: KoaSession | undefined
 }
 
