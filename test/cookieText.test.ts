@@ -163,4 +163,14 @@ describe("the session cookie as text", () => {
     expect(calls).toEqual(["get session-id", "set session-id=abcd"])
     expect(res.getHeader("Set-Cookie")).toBeUndefined()
   })
+
+  it("uses ctx.cookies on a context that is not one of the app's (a hand-made one, without req.headers)", () => {
+    const { settings } = setup("session-id", undefined, {}, false)
+    const jar = new Map([["session-id", "from-jar"]])
+    const ctx = { cookies: { get: (name: string) => jar.get(name), set: (name: string, value: string) => void jar.set(name, value) }, req: {} }
+    const cookie = new KoaCookie(ctx as unknown as KoaContextLike, settings)
+    expect(cookie.read()).toBe("from-jar")
+    cookie.write("abcd", 60_000)
+    expect(jar.get("session-id")).toBe("abcd")
+  })
 })

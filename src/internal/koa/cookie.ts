@@ -84,11 +84,14 @@ export class CookieSettings {
     this.template = headerTemplate(options)
   }
 
-  /** Whether `ctx.cookies` is Koa's own `Cookies`, built or not yet: the cookie may then be handled as text. */
+  /**
+   * Whether `ctx` is a context of this Koa app whose `ctx.cookies` is Koa's own `Cookies`,
+   * built or not yet: the cookie may then be handled as text.
+   */
   koaCookies(ctx: KoaContextLike): boolean {
     if (this.slot === null) this.slot = findCookiesSlot(this.app)
     const slot = this.slot
-    if (slot === undefined) return false
+    if (slot === undefined || Object.getPrototypeOf(ctx) !== (this.app as { context?: unknown }).context) return false
     const built = (ctx as unknown as Record<symbol, { constructor?: unknown } | undefined>)[slot.symbol]
     return built === undefined || built.constructor === slot.cookiesClass
   }
