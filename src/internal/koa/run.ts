@@ -1,6 +1,6 @@
 // `SessionMiddleware.run(ctx, effect)`: an Effect with the request's Session, on the
 // factory's runtime, interrupted when the client goes away.
-import { Cause, Context, Effect, Exit, FiberId, Runtime } from "effect"
+import { Cause, Context, Effect, Exit, FiberId, FiberRef, FiberRefs, Runtime } from "effect"
 import type { ManagedRuntime } from "effect"
 import { Session } from "../../Session.js"
 import { ClientClosedRequest } from "../../SessionError.js"
@@ -13,7 +13,11 @@ export const makeRun = <R>(runtime: ManagedRuntime.ManagedRuntime<R, never>, ses
   // about a sixth of `Effect.provideService`, which goes through a FiberRef per call.
   let base: Runtime.Runtime<R> | undefined
   const requestRuntime = (session: SessionService): Runtime.Runtime<R | Session> => {
-    base ??= runtime.runSync(Effect.runtime<R>())
+    // Captured inside `runSync`, whose fiber runs on a synchronous scheduler: that is
+    // dropped, so request fibers yield to Effect's default one directly.
+    base ??= ((captured) => Runtime.make({ ...captured, fiberRefs: FiberRefs.delete(captured.fiberRefs, FiberRef.currentScheduler) }))(
+      runtime.runSync(Effect.runtime<R>())
+    )
     return Runtime.make({
       context: Context.add(base.context, Session, session),
       runtimeFlags: base.runtimeFlags,
