@@ -13,7 +13,7 @@ import type { SessionLifetime } from "../store/types.js"
 import type { SessionDevice } from "./devices.js"
 import { deviceOf, isHandleOf } from "./devices.js"
 import { ttlOf } from "../store/plan.js"
-import { withSpan } from "../store/observability.js"
+import { isTraced } from "../store/observability.js"
 import { toObservedEffect } from "../store/run.js"
 import type { StoreActions } from "../store/service.js"
 import { backendOf } from "../store/service.js"
@@ -26,27 +26,43 @@ import type { SessionCookie, SessionService } from "./types.js"
 // (`SessionStore.get`, `SessionStore.setExisting`, …) in spans of their own under it.
 export const effectView = (state: SessionState): SessionService => {
   const { redis, telemetry } = backendOf(state.store)
-  const run = <A>(name: string, thunk: () => Result<A>) =>
-    withSpan(
-      Effect.suspend(() => toObservedEffect(redis, telemetry, thunk())),
-      name,
-      telemetry.session(name)
+  // One look at the fiber: without a tracer, no span and no further look per command.
+  const run = <A>(name: string, thunk: () => Result<A>): Effect.Effect<A, SessionStoreError> =>
+    Effect.withFiberRuntime((fiber) =>
+      isTraced(fiber)
+        ? Effect.withSpan(
+            Effect.suspend(() => toObservedEffect(redis, telemetry, thunk())),
+            name,
+            telemetry.session(name)
+          )
+        : toObservedEffect(redis, telemetry, thunk(), undefined, true)
     )
+  // The operations that are Effects rather than functions are made when first used.
   return {
-    id: Effect.sync(() => state.id()),
-    getKey: Effect.sync(() => state.getKey()),
+    get id() {
+      return Effect.sync(() => state.id())
+    },
+    get getKey() {
+      return Effect.sync(() => state.getKey())
+    },
     get: (fields) => run("Session.get", () => state.get(fields)),
     set: (values, maxAge) => run("Session.set", () => state.set(values, maxAge)),
     unset: (fields, maxAge) => run("Session.unset", () => state.unset(fields, maxAge)),
     touch: (maxAge) => run("Session.touch", () => state.touch(maxAge)),
-    delete: run("Session.delete", () => state.delete()),
-    regenerate: run("Session.regenerate", () => state.regenerate()),
+    get delete() {
+      return run("Session.delete", () => state.delete())
+    },
+    get regenerate() {
+      return run("Session.regenerate", () => state.regenerate())
+    },
     createCSRFToken: (session) => run("Session.createCSRFToken", () => state.createCSRFToken(session)),
     verifyCSRFToken: (session, token) => run("Session.verifyCSRFToken", () => state.verifyCSRFToken(session, token)),
     listSessions: (field) => run("Session.listSessions", () => state.listSessions(field)),
     revokeSession: (handle) => run("Session.revokeSession", () => state.revokeSession(handle)),
     revokeOthers: (field) => run("Session.revokeOthers", () => state.revokeOthers(field)),
-    lifetime: run("Session.lifetime", () => state.lifetime())
+    get lifetime() {
+      return run("Session.lifetime", () => state.lifetime())
+    }
   }
 }
 

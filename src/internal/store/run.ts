@@ -123,7 +123,9 @@ export const toObservedEffect = <A, E>(
   redis: RedisClientService | undefined,
   telemetry: Telemetry,
   action: Action<A, E>,
-  deadline?: number
+  deadline?: number,
+  // The caller saw that the fiber has no tracer: no need to look again per command.
+  untraced = false
 ): Effect.Effect<A, E | RedisError> => {
   switch (action._tag) {
     case "Done":
@@ -133,14 +135,15 @@ export const toObservedEffect = <A, E>(
     case "Deferred": {
       const operation = operationOf(telemetry, action as Action<unknown, unknown>)
       const step = operation === undefined ? action.effect : observed(operation, action.effect)
-      return Effect.flatMap(step, (value) => toObservedEffect(redis, telemetry, action.next(value), deadline))
+      return Effect.flatMap(step, (value) => toObservedEffect(redis, telemetry, action.next(value), deadline, untraced))
     }
     case "Command": {
       const client = clientOf(redis)
       const budget = deadline ?? performance.now() + client.timeoutMillis
       const operation = telemetry.of(action.operation)
       const after = (next: Action<A, E>) =>
-        next._tag === "Done" ? Effect.succeed(next.value) : toObservedEffect(redis, telemetry, next, budget)
+        next._tag === "Done" ? Effect.succeed(next.value) : toObservedEffect(redis, telemetry, next, budget, untraced)
+      if (untraced) return sendCommand(client, action, deadline, after, operation)
       return Effect.withFiberRuntime((fiber) => {
         // Without a tracer there is no span to run the reply's continuation in: the
         // metrics are recorded in the reply's callback, as the Promise runner does.
