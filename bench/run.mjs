@@ -19,9 +19,9 @@ import path from "node:path"
 import { performance } from "node:perf_hooks"
 import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
-import { Redis } from "ioredis"
 import { summariseProfile } from "./lib/profile.mjs"
-import { redisServerVersion, startRedis } from "../scripts/redis-server.mjs"
+import { Cluster, Redis } from "ioredis"
+import { redisServerVersion, startCluster, startRedis } from "../scripts/redis-server.mjs"
 import { chartSvg, FLOWS, httpTable, markdown, median, targetChecks } from "./lib/report.mjs"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
@@ -40,7 +40,11 @@ const STACKS = [
   { name: "platform-lib", file: "platform-lib.mjs", layout: "v3", label: "this library, koa-redis-session-sets/http, signed: false" },
   { name: "koa-session-unsigned", file: "koa-session.mjs", env: { BENCH_SIGNED: "0" }, label: "koa-session + koa-redis, signed: false" },
   { name: "koa-session-signed", file: "koa-session.mjs", env: { BENCH_SIGNED: "1" }, label: "koa-session + koa-redis, signed (default)" },
-  { name: "express-session", file: "express-session.mjs", label: "express-session + connect-redis (signed)" }
+  { name: "express-session", file: "express-session.mjs", label: "express-session + connect-redis (signed)" },
+  // On a 3-master Redis Cluster the run starts when one of these is selected; `ceiling`: its
+  // "× raw" is over that stack's measurement in the same round and flow, not over ioredis-raw.
+  { name: "cluster-raw", file: "cluster-raw.mjs", layout: "v3", cluster: true, label: "raw ioredis Cluster in Koa (the cluster ceiling)" },
+  { name: "cluster-lib", file: "lib.mjs", layout: "v3", cluster: true, ceiling: "cluster-raw", env: { BENCH_SIGNED: "0", BENCH_CLUSTER: "1" }, label: "this library on a Cluster, ctx.session, signed: false (× cluster-raw)" }
 ]
 
 // Raw ioredis is measured again after every this many other stacks (see the HTTP loop).
@@ -52,7 +56,8 @@ const HELP = `npm run bench -- [options]
   --store-duration S    measured seconds per store-level round (default 3)
   --rounds N            rounds; stacks are interleaved within a round (default 3)
   --connections N       autocannon connections, one session each (default 50)
-  --only A,B            stacks whose name is A or starts with "A-" (ioredis-raw is always kept for ratios)
+  --only A,B            stacks whose name is A or starts with "A-" (ioredis-raw is always kept for ratios;
+                        --only cluster: cluster-raw and cluster-lib, on a 3-master cluster the run starts)
                         stacks: ${STACKS.map((s) => s.name).join(", ")}
   --flows read,write    flows to run (default both)
   --skip-http | --skip-revoke | --skip-store   leave a part out
@@ -120,7 +125,8 @@ const options = {
 }
 const only = args.only?.split(",").map((s) => s.trim()).filter(Boolean)
 const selected = (name) => !only || name === "ioredis-raw" || only.some((o) => name === o || name.startsWith(`${o}-`))
-const stacks = STACKS.filter((s) => selected(s.name))
+// (A stack's ceiling runs with it.)
+const stacks = STACKS.filter((s) => selected(s.name) || STACKS.some((o) => o.ceiling === s.name && selected(o.name)))
 const runHttp = !args["skip-http"] && !args["profile-only"]
 const runRevoke = !args["skip-revoke"] && !args["profile-only"]
 const runStore = !args["skip-store"] && !args["profile-only"]
@@ -182,7 +188,7 @@ process.once("exit", killChildren)
 for (const signal of ["SIGINT", "SIGTERM"]) {
   process.once(signal, () => {
     killChildren()
-    void redis?.stop().finally(() => process.exit(130))
+    void Promise.all([redis?.stop(), cluster?.stop()]).finally(() => process.exit(130))
   })
 }
 
@@ -515,6 +521,20 @@ const machineInfo = (redisVersion) => {
 
 let redis
 let dist
+// The cluster stacks' 3-master cluster (started only when one is selected), and what the
+// runner asks of it: the same calls as of the single server's admin client.
+let cluster
+const clusterAdmin = (client) => ({
+  client,
+  flushall: () => Promise.all(client.nodes("master").map((node) => node.flushall())),
+  sismember: (key, member) => client.sismember(key, member),
+  // redis-server's CPU: the sum over the masters (redisCpu reads these two fields).
+  info: async () => {
+    const infos = await Promise.all(client.nodes("master").map((node) => node.info("cpu")))
+    const sum = (name) => infos.reduce((total, info) => total + Number(info.match(new RegExp(`^${name}:([\\d.]+)`, "m"))?.[1] ?? NaN), 0)
+    return `used_cpu_user:${sum("used_cpu_user")}\nused_cpu_sys:${sum("used_cpu_sys")}\n`
+  }
+})
 
 const main = async () => {
   const t0 = Date.now()
@@ -525,6 +545,21 @@ const main = async () => {
   // (Not this runner: children inherit its affinity, and the store-level run must not be confined.)
   pin(redis.pid, OTHER_CPUS)
   const admin = new Redis(redis.url)
+  let clusterAdminClient
+  if (stacks.some((s) => s.cluster) && runHttp) {
+    cluster = await startCluster(3)
+    for (const server of cluster.servers) pin(server.pid, OTHER_CPUS)
+    // Children inherit it (common.mjs reads it).
+    process.env.BENCH_CLUSTER_NODES = cluster.nodes.map((n) => `${n.host}:${n.port}`).join(",")
+    const client = new Cluster(cluster.nodes)
+    await new Promise((resolve, reject) => {
+      client.once("ready", resolve)
+      client.once("error", reject)
+    })
+    clusterAdminClient = clusterAdmin(client)
+    console.log(`redis cluster: 3 masters on ${process.env.BENCH_CLUSTER_NODES} (pids ${cluster.servers.map((s) => s.pid).join(", ")})`)
+  }
+  const adminFor = (stack) => (stack.cluster ? clusterAdminClient : admin)
   const redisVersion = (await admin.info("server")).match(/redis_version:(\S+)/)?.[1] ?? redisServerVersion()
   const machine = machineInfo(redisVersion)
   console.log(`redis-server ${redisVersion} on ${redis.url} (pid ${redis.pid})`)
@@ -559,7 +594,7 @@ const main = async () => {
           })
           const done = []
           for (const stack of sequence) {
-            const result = await measureQuietly(stack, flow, redis, admin)
+            const result = await measureQuietly(stack, flow, redis, adminFor(stack))
             result.round = round
             done.push({ stack, result })
             console.log(
@@ -569,7 +604,11 @@ const main = async () => {
             )
           }
           done.forEach(({ stack, result }, i) => {
-            if (stack !== rawStack) {
+            const ceiling = stack.ceiling && done.find((d) => d.stack.name === stack.ceiling)?.result
+            if (ceiling) {
+              result.vsRaw = { rps: result.rps / ceiling.rps, cpu: ceiling.cpu.serverMicrosPerRequest / result.cpu.serverMicrosPerRequest }
+              anchorsOf.set(result, [ceiling])
+            } else if (stack !== rawStack) {
               const before = done.slice(0, i).reverse().find((d) => d.stack === rawStack).result
               const after = done.slice(i + 1).find((d) => d.stack === rawStack).result
               result.vsRaw = {
@@ -610,7 +649,7 @@ const main = async () => {
       all.http = {
         options: { duration: options.duration, warmup: options.warmup, rounds: options.rounds, connections: options.connections },
         flows: options.flows,
-        stacks: stacks.map(({ name, label }) => ({ name, label })),
+        stacks: stacks.map(({ name, label, ceiling }) => ({ name, label, ...(ceiling ? { ceiling } : {}) })),
         // The speed probe at the machine's fastest in this run (ms; lower is faster).
         fastestProbeMillis: fastestProbe,
         results
@@ -694,7 +733,8 @@ const main = async () => {
     }
   } finally {
     await admin.quit().catch(() => admin.disconnect())
-    await redis.stop()
+    await clusterAdminClient?.client.quit().catch(() => clusterAdminClient.client.disconnect())
+    await Promise.all([redis.stop(), cluster?.stop()])
   }
 
   if (all.http || all.revoke || all.store) {
@@ -719,6 +759,6 @@ const main = async () => {
 main().catch(async (error) => {
   console.error(error)
   killChildren()
-  await redis?.stop()
+  await Promise.all([redis?.stop(), cluster?.stop()])
   process.exit(1)
 })

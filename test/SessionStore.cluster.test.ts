@@ -454,8 +454,8 @@ describe("SessionStore on a cluster, racing writers", () => {
     const prefix = uniquePrefix("cluster-late-add")
     const store = await storeOver(cluster, prefix)
     const id = await run(store.createSessionId)
-    // set(id, {team: a}) on a new session: 1 read, 2 pre-add a, 3 write, 4 re-assert a ← held here.
-    const gated = gatedClient(cluster, 4)
+    // set(id, {team: a}) on a new session: 1 pre-add a, 2 write, 3 re-assert a ← held here.
+    const gated = gatedClient(cluster, 3)
     const slow = await storeOver(gated.client, prefix)
     const first = Effect.runPromise(slow.set(id, { team: "a" }))
     await gated.reached
@@ -476,7 +476,8 @@ describe("SessionStore on a cluster, racing writers", () => {
       const store = await storeOver(cluster, prefix)
       const id = await run(store.createSessionId)
       await run(store.set(id, { team: "a" }, 60_000))
-      // touch(id, 1 h): 1 read (team = a), 2 pre-add a ← held while team becomes b (60 s), 3 write.
+      // touch(id, 1 h): 1 write (expects no team, finds a: nothing written), 2 pre-add a ← held
+      // while team becomes b (60 s), 3 write.
       const gated = gatedClient(cluster, 2, budget)
       const slow = await storeOver(gated.client, prefix)
       const touch = Effect.runPromiseExit(slow.touch(id, HOUR))
@@ -591,8 +592,8 @@ describe("SessionStore on a cluster, revoke-all racing operations in flight", ()
       const store = await storeOver(cluster, prefix)
       const x = await run(store.createSessionId)
       await run(store.set(x, { user_id: "1", name: "x" }))
-      // set(x, user_id=2): 1 read, 2 pre-add user_id=2, 3 hash write ← held.
-      const gated = gatedClient(cluster, 3)
+      // set(x, user_id=2): 1 pre-add user_id=2, 2 hash write ← held.
+      const gated = gatedClient(cluster, 2)
       const slow = await storeOver(gated.client, prefix)
       const write = Effect.runPromiseExit(onlyExisting ? slow.setExisting(x, { user_id: "2" }) : slow.set(x, { user_id: "2" }))
       await gated.reached

@@ -8,19 +8,25 @@
 //   GET /write  WRITE flow: sets user_id (a referenced field) to a new value, responds "ok"
 import { randomBytes } from "node:crypto"
 import { createServer } from "node:http"
-import { Redis } from "ioredis"
+import { Cluster, Redis } from "ioredis"
 import Koa from "koa"
 import { importLibrary } from "../lib/library.mjs"
 
 export const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379"
+// The cluster stacks' start-up nodes (bench/run.mjs starts a 3-master cluster for them): "host:port,…".
+export const CLUSTER_NODES = (process.env.BENCH_CLUSTER_NODES ?? "").split(",").filter(Boolean).map((node) => {
+  const [host, port] = node.split(":")
+  return { host, port: Number(port) }
+})
 export const PREFIX = process.env.BENCH_PREFIX ?? "bench"
 export const SIGNED = process.env.BENCH_SIGNED === "1"
 export const KEYS = ["bench key, do not use in production"]
 export const MAX_AGE = 28 * 24 * 60 * 60 * 1000
 
 /**
- * The Koa app every stack of this library starts from: its own ioredis client, the
- * session middleware (signed per BENCH_SIGNED) installed. Routes are the caller's.
+ * The Koa app every stack of this library starts from: its own ioredis client (a `Cluster`
+ * over CLUSTER_NODES with BENCH_CLUSTER=1), the session middleware (signed per BENCH_SIGNED)
+ * installed. Routes are the caller's.
  * `close` releases the middleware and quits the client.
  */
 // BENCH_CONTROLS: issue 13's account controls, against the same stack without them.
@@ -32,7 +38,7 @@ const CONTROLS = {
 
 export const libraryApp = async () => {
   const library = await importLibrary()
-  const client = new Redis(REDIS_URL)
+  const client = process.env.BENCH_CLUSTER === "1" ? new Cluster(CLUSTER_NODES) : new Redis(REDIS_URL)
   client.on("error", () => {})
   const app = new Koa()
   if (SIGNED) app.keys = KEYS

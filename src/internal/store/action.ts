@@ -19,8 +19,8 @@ export interface Failed<E> {
   readonly error: E
 }
 
-/** The read-only commands the store sends outside scripts. */
-export type Method = "hgetall" | "hmget" | "sscan"
+/** The commands the store sends outside scripts; `all`: the command's `parts`, sent at once. */
+export type Method = "hgetall" | "hmget" | "sscan" | "srem" | "all"
 
 /** One Redis command; its reply decides what comes next (usually `done(value)`). */
 export interface Command<A, E> {
@@ -32,6 +32,8 @@ export interface Command<A, E> {
   readonly method: Method | undefined
   readonly keys: ReadonlyArray<string>
   readonly args: ReadonlyArray<string | number>
+  /** With method `all`: the commands sent together (to whichever nodes their keys are on); the reply is theirs, in order. */
+  readonly parts: ReadonlyArray<Command<unknown, unknown>> | undefined
   readonly next: (reply: unknown) => Action<A, E>
 }
 
@@ -39,6 +41,11 @@ export interface Command<A, E> {
 export interface Deferred<A, E> {
   readonly _tag: "Deferred"
   readonly effect: Effect.Effect<unknown, E>
+  /**
+   * The same protocol as an action of commands, when it is one (its `effect` runs it):
+   * the Promise runner drives it with callbacks instead of running `effect` in a fiber.
+   */
+  readonly steps: (() => Action<unknown, E>) | undefined
   readonly next: (value: unknown) => Action<A, E>
 }
 
@@ -52,7 +59,7 @@ export const script = <A, E = never>(
   keys: ReadonlyArray<string>,
   args: ReadonlyArray<string | number>,
   next: (reply: unknown) => Action<A, E>
-): Action<A, E> => ({ _tag: "Command", operation, script: lua, method: undefined, keys, args, next })
+): Action<A, E> => ({ _tag: "Command", operation, script: lua, method: undefined, keys, args, parts: undefined, next })
 
 export const command = <A, E = never>(
   operation: string,
@@ -60,11 +67,61 @@ export const command = <A, E = never>(
   keys: ReadonlyArray<string>,
   args: ReadonlyArray<string | number>,
   next: (reply: unknown) => Action<A, E>
-): Action<A, E> => ({ _tag: "Command", operation, script: undefined, method, keys, args, next })
+): Action<A, E> => ({ _tag: "Command", operation, script: undefined, method, keys, args, parts: undefined, next })
+
+/** One command to send with others ({@link all}): a script (EVALSHA), or else `method`. */
+export const part = (
+  operation: string,
+  lua: LuaScript | undefined,
+  method: Method | undefined,
+  keys: ReadonlyArray<string>,
+  args: ReadonlyArray<string | number>
+): Command<unknown, never> => ({ _tag: "Command", operation, script: lua, method, keys, args, parts: undefined, next: done })
+
+/**
+ * Several commands sent at once, each routed on its own (one round trip for all of them,
+ * on a cluster too); their replies, in order, decide what comes next. No command: `next([])` at once.
+ */
+export const all = <A, E>(
+  operation: string,
+  parts: ReadonlyArray<Command<unknown, unknown>>,
+  next: (replies: ReadonlyArray<unknown>) => Action<A, E>
+): Action<A, E> => {
+  if (parts.length === 0) return next([])
+  if (parts.length === 1) return continued(parts[0]!, (reply) => next([reply]))
+  const then = next as (reply: unknown) => Action<A, E>
+  return { _tag: "Command", operation, script: undefined, method: "all", keys: [], args: [], parts, next: then }
+}
+
+const partsOf = (command: Command<unknown, unknown>): ReadonlyArray<Command<unknown, unknown>> =>
+  command.parts === undefined ? [command] : command.parts
+
+/**
+ * Both actions at once, step by step: each round trip sends the next command of each (as one
+ * {@link all}), so two protocols of n steps cost n round trips, not 2n. Their values as a pair;
+ * the first failure fails it (the other stops there). A Deferred step runs on its own.
+ */
+export const both = <A, E, B, E2>(operation: string, a: Action<A, E>, b: Action<B, E2>): Action<readonly [A, B], E | E2> => {
+  if (a._tag === "Failed") return a
+  if (b._tag === "Failed") return b
+  if (a._tag === "Done") return map(b, (vb) => [a.value, vb] as const)
+  if (b._tag === "Done") return map(a, (va) => [va, b.value] as const)
+  if (a._tag === "Deferred") return andThen(a, (va) => both(operation, done(va), b))
+  if (b._tag === "Deferred") return andThen(b, (vb) => both(operation, a, done(vb)))
+  const first = partsOf(a).length
+  return all(operation, [...partsOf(a), ...partsOf(b)], (replies) =>
+    both(
+      operation,
+      a.next(a.parts === undefined ? replies[0] : replies.slice(0, first)),
+      b.next(b.parts === undefined ? replies[first] : replies.slice(first))
+    )
+  )
+}
 
 export const fromEffect = <A, E>(effect: Effect.Effect<A, E>): Action<A, E> => ({
   _tag: "Deferred",
   effect,
+  steps: undefined,
   next: done as (value: unknown) => Action<A, E>
 })
 
@@ -91,7 +148,7 @@ export const andThen = <A, E, B, E2>(action: Action<A, E>, f: (a: A) => Action<B
     case "Command":
       return continued(action, (reply) => andThen(action.next(reply), f))
     case "Deferred":
-      return { _tag: "Deferred", effect: action.effect, next: (value) => andThen(action.next(value), f) }
+      return { _tag: "Deferred", effect: action.effect, steps: action.steps, next: (value) => andThen(action.next(value), f) }
   }
 }
 
@@ -104,6 +161,7 @@ const continued = <A, E, B, E2>(command: Command<A, E>, next: (reply: unknown) =
   method: command.method,
   keys: command.keys,
   args: command.args,
+  parts: command.parts,
   next
 })
 

@@ -7,23 +7,31 @@ import * as LuaScript from "../../LuaScript.js"
 import type { RedisClientService } from "../../RedisClient.js"
 import type { RedisError } from "../../SessionError.js"
 import type { Action, Command } from "./action.js"
+import { done } from "./action.js"
 import type { OperationTelemetry, Telemetry } from "./observability.js"
 import { isTraced, observed, record, withSessionIdHash } from "./observability.js"
 
+const sendTo = (client: Redis | Cluster, command: Command<unknown, unknown>): Promise<unknown> => {
+  const { keys, args } = command
+  if (command.script !== undefined) return LuaScript.evaluate(client, command.script, keys, args)
+  switch (command.method) {
+    case "hgetall":
+      return client.hgetall(keys[0]!)
+    case "hmget":
+      return client.hmget(keys[0]!, ...(args as Array<string>))
+    case "srem":
+      return client.srem(keys[0]!, ...(args as Array<string>))
+    case "all":
+      return Promise.all(command.parts!.map((part) => sendTo(client, part)))
+    default:
+      return client.sscan(keys[0]!, args[0] as string, "COUNT", args[1] as number)
+  }
+}
+
 const send =
   (command: Command<unknown, unknown>) =>
-  (client: Redis | Cluster): Promise<unknown> => {
-    const { keys, args } = command
-    if (command.script !== undefined) return LuaScript.evaluate(client, command.script, keys, args)
-    switch (command.method) {
-      case "hgetall":
-        return client.hgetall(keys[0]!)
-      case "hmget":
-        return client.hmget(keys[0]!, ...(args as Array<string>))
-      default:
-        return client.sscan(keys[0]!, args[0] as string, "COUNT", args[1] as number)
-    }
-  }
+  (client: Redis | Cluster): Promise<unknown> =>
+    sendTo(client, command)
 
 const clientOf = (redis: RedisClientService | undefined): RedisClientService => {
   if (redis === undefined) throw new Error("a Redis command in a store without a Redis client")
@@ -86,6 +94,19 @@ const sendCommand = <A, E, B, E2>(
       deadline
     )
   })
+
+/**
+ * A protocol of commands as one step (a Deferred): the Effect runners run it as an Effect
+ * (in the calling fiber, one span and one set of metrics for the whole protocol), the
+ * Promise runner drives its commands with callbacks, no fiber. `steps` is called on each
+ * run (a protocol may keep state while it runs); its calls share one `timeout`.
+ */
+export const stepwise = <A, E>(redis: RedisClientService, steps: () => Action<A, E>): Action<A, E | RedisError> => ({
+  _tag: "Deferred",
+  effect: Effect.suspend(() => toEffect(redis, steps())),
+  steps,
+  next: done as (value: unknown) => Action<A, E | RedisError>
+})
 
 // A store operation is one step of an action at its top level: a command, or a protocol
 // (an Effect), which the service labels with its operation (a command names its own).
@@ -162,15 +183,17 @@ export const toObservedEffect = <A, E>(
 export const runPromise = <A, E>(redis: RedisClientService | undefined, action: Action<A, E>): Promise<A> => {
   if (action._tag === "Done") return Promise.resolve(action.value)
   if (action._tag === "Failed") return Promise.reject(action.error)
-  return new Promise<A>((resolve, reject) => drive(redis, action, resolve, reject, undefined))
+  return new Promise<A>((resolve, reject) => drive(redis, action, resolve, reject, undefined, false))
 }
 
+// `inner`: the commands of a protocol (stepwise), whose metrics are the protocol's, not theirs.
 const drive = <A, E>(
   redis: RedisClientService | undefined,
   action: Action<A, E>,
   resolve: (a: A) => void,
   reject: (error: unknown) => void,
-  deadline: number | undefined
+  deadline: number | undefined,
+  inner: boolean
 ): void => {
   const proceed = (next: (value: unknown) => Action<A, E>, value: unknown, budget: number | undefined) => {
     let following: Action<A, E>
@@ -179,7 +202,7 @@ const drive = <A, E>(
     } catch (defect) {
       return reject(defect)
     }
-    drive(redis, following, resolve, reject, budget)
+    drive(redis, following, resolve, reject, budget, inner)
   }
   switch (action._tag) {
     case "Done":
@@ -187,9 +210,33 @@ const drive = <A, E>(
     case "Failed":
       return reject(action.error)
     case "Deferred": {
-      const telemetry = redis === undefined ? undefined : byClient.get(redis)
+      const telemetry = redis === undefined || inner ? undefined : byClient.get(redis)
       const operation = telemetry === undefined ? undefined : operationOf(telemetry, action as Action<unknown, unknown>)
       const started = operation === undefined ? 0 : performance.now()
+      const steps = action.steps
+      if (steps !== undefined) {
+        // Its commands with callbacks, within their own `timeout` (as its Effect is).
+        let first: Action<unknown, E>
+        try {
+          first = steps()
+        } catch (defect) {
+          return reject(defect)
+        }
+        return drive(
+          redis,
+          first,
+          (value) => {
+            if (operation !== undefined) record(operation, started, true, value)
+            proceed(action.next, value, deadline)
+          },
+          (error) => {
+            if (operation !== undefined) record(operation, started, false, undefined)
+            reject(error)
+          },
+          undefined,
+          true
+        )
+      }
       return void Effect.runPromiseExit(action.effect).then((exit) => {
         if (operation !== undefined) record(operation, started, Exit.isSuccess(exit), Exit.isSuccess(exit) ? exit.value : undefined)
         Exit.isSuccess(exit) ? proceed(action.next, exit.value, deadline) : reject(Cause.squash(exit.cause))
@@ -199,7 +246,7 @@ const drive = <A, E>(
       const client = clientOf(redis)
       const started = performance.now()
       const budget = deadline ?? started + client.timeoutMillis
-      const telemetry = byClient.get(client)
+      const telemetry = inner ? undefined : byClient.get(client)
       if (telemetry === undefined)
         return client.unsafeCall(action.operation, send(action), (reply) => proceed(action.next, reply, budget), reject, deadline)
       // Metrics only (no span: no fiber here).
@@ -216,7 +263,7 @@ const drive = <A, E>(
             return reject(defect)
           }
           record(operation, started, following._tag !== "Failed", undefined)
-          drive(redis, following, resolve, reject, budget)
+          drive(redis, following, resolve, reject, budget, false)
         },
         (error) => {
           record(operation, started, false, undefined)

@@ -1,19 +1,23 @@
 // The store's operations on a Redis Cluster, as protocols of single-slot steps
-// (protocol.ts). `get` is one command, as on a single server.
+// (protocol.ts), each step one command or several sent at once. `get` is one command,
+// as on a single server.
 import { Effect } from "effect"
 import type { RedisClientService } from "../../../RedisClient.js"
 import { InvalidSessionId } from "../../../SessionError.js"
 import type { RedisError } from "../../../SessionError.js"
 import { leftKey, tombstoneKey } from "../../keys.js"
 import { ID_FIELD } from "../../validate.js"
-import { checked, checkedData, fromEffect, map } from "../action.js"
+import type { Action } from "../action.js"
+import { andThen, both, checked, checkedData, done, failed, fromEffect, map, script } from "../action.js"
 import { clusterFreezeReference, clusterKeepRevoking } from "../lua/clusterFreezeReference.js"
 import { clusterRevokeSession } from "../lua/clusterRevokeSession.js"
 import { clusterRegenerateSnapshot } from "../lua/regenerateSession.js"
 import type { StoreRules, WritePlan } from "../plan.js"
 import { SCAN_BATCH } from "../plan.js"
+import { stepwise } from "../run.js"
 import type { Regenerated, StoreActions } from "../service.js"
 import { getCommand } from "../standalone.js"
+import type { SessionStoreError } from "../types.js"
 import type { Candidates } from "./protocol.js"
 import { addCandidate, asArray, asValue, ID_CONCURRENCY, makeProtocol, NO_SESSION, REVOKED } from "./protocol.js"
 import { makeClusterSessions } from "./sessions.js"
@@ -25,18 +29,18 @@ export const makeClusterActions = (rules: StoreRules, redis: RedisClientService)
   const { prefix, references } = rules
   const protocol = makeProtocol(rules, redis)
   const { nrefs, referenceIndex, none, missing, hashKey, setKey, revokingSetKey, grace, margin } = protocol
-  const { readState, reconcile, preAdd, runWriteScript, write, deleteOne, scan, bounded } = protocol
+  const { readState, reconcile, preAdd, runWriteScript, write, deleteOne, effectOf, scan } = protocol
   const sessions = makeClusterSessions(rules, redis, protocol)
 
   // Then, when the session joined a capped value, the cap (sessions.ts).
   const setLike = (operation: string, plan: WritePlan, onlyExisting: boolean) =>
-    fromEffect(
-      Effect.flatMap(
+    stepwise(redis, () =>
+      andThen(
         write(operation, plan.id, { op: "set", pairs: plan.pairs }, plan.ttl, onlyExisting),
-        (reply): Effect.Effect<boolean, RedisError | InvalidSessionId> =>
+        (reply): Action<boolean, RedisError | InvalidSessionId> =>
           reply.status === REVOKED
-            ? Effect.fail(new InvalidSessionId({ reason: "the session was revoked" }))
-            : Effect.as(sessions.enforceCaps(operation, plan.id, reply), reply.status === 1)
+            ? failed(new InvalidSessionId({ reason: "the session was revoked" }))
+            : map(sessions.enforceCaps(operation, plan.id, reply), () => reply.status === 1)
       )
     )
 
@@ -53,14 +57,14 @@ export const makeClusterActions = (rules: StoreRules, redis: RedisClientService)
 
     unset: (id, fields, maxAge) =>
       checked(rules.unset(id, fields, maxAge), (plan) =>
-        fromEffect(
-          Effect.map(write("SessionStore.unset", id, { op: "unset", fields: plan.fields }, plan.ttl, true), (reply) => reply.status === 1)
+        stepwise(redis, () =>
+          map(write("SessionStore.unset", id, { op: "unset", fields: plan.fields }, plan.ttl, true), (reply) => reply.status === 1)
         )
       ),
 
     touch: (id, maxAge) =>
       checked(rules.touch(id, maxAge), (plan) =>
-        fromEffect(Effect.map(write("SessionStore.touch", id, { op: "touch" }, plan.ttl, true), (reply) => reply.status === 1))
+        stepwise(redis, () => map(write("SessionStore.touch", id, { op: "touch" }, plan.ttl, true), (reply) => reply.status === 1))
       ),
 
     lifetime: sessions.lifetime,
@@ -68,91 +72,70 @@ export const makeClusterActions = (rules: StoreRules, redis: RedisClientService)
     deleteHolding: sessions.deleteHolding,
 
     delete: (id) =>
-      checked(rules.delete(id), () => fromEffect(bounded("SessionStore.delete", deleteOne("SessionStore.delete", id, "", "")))),
+      checked(rules.delete(id), () => stepwise(redis, () => deleteOne("SessionStore.delete", id, "", ""))),
 
     regenerate: (id, newId, maxAge, options) =>
       checked(rules.regenerate(id, newId, maxAge, options), (plan) => {
         const operation = "SessionStore.regenerate"
-        return fromEffect(
-          bounded(
-            operation,
-            Effect.gen(function* () {
-              // Copy: the old hash and its expiry from one atomic read.
-              const items = asArray(yield* redis.runScript(operation, clusterRegenerateSnapshot, [hashKey(id), leftKey(prefix, id)], []))
-              const expireAt = Number(items[0])
-              if (expireAt === NO_SESSION) return undefined
-              const remaining = Number(items[1])
-              // The referenced values the session left (its left record): a revoke of one of them
-              // may have started before it left.
-              const nleft = Number(items[2])
-              const left: Array<readonly [number, string]> = []
-              for (let i = 3; i < 3 + nleft; i++) {
-                const entry = String(items[i])
-                const colon = entry.indexOf(":")
-                const index = referenceIndex.get(entry.slice(0, colon))
-                if (colon > 0 && index !== undefined) left.push([index, entry.slice(colon + 1)])
-              }
-              const snapshot = new Map<string, string>()
-              for (let i = 3 + nleft; i + 1 < items.length; i += 2) snapshot.set(String(items[i]), String(items[i + 1]))
-              // Login rotates the CSRF secret of a session that has one.
-              if (snapshot.has(plan.secretField)) snapshot.set(plan.secretField, plan.secret)
-              snapshot.delete(ID_FIELD)
-              const pairs = [...snapshot].flat()
-              const after = references.map((field) => snapshot.get(field) ?? null)
-              // Keeping the lifetime: sets extended by the remaining TTL (from now, so past
-              // `expireAt`), and the new hash capped at `expireAt`, so every set outlives it.
-              const kept = plan.keepLifetime && expireAt >= 0 && remaining > 0
-              const ttl = kept ? remaining : plan.ttl
-              // The new id joins its sets before its hash exists…
-              const candidates: Candidates = new Map()
-              // (refused when a revoke of a value it holds or left has frozen that set with the old
-              // id in it: the session is being revoked, and gets no new id)…
-              const setsCap = yield* preAdd(operation, plan.target, after, ttl, candidates, id, left)
-              if (setsCap === REVOKED) {
-                yield* reconcile(operation, plan.target, candidates, missing)
-                return undefined
-              }
-              const cap = kept && (setsCap < 0 || expireAt < setsCap) ? expireAt : setsCap
-              // …the new hash is written only if the id is free (and was not revoked)…
-              const created = yield* runWriteScript(
-                operation,
-                plan.target,
-                hashKey(plan.target),
-                "create",
-                ttl,
-                false,
-                cap,
-                none.map(() => "?"),
-                pairs
-              )
-              if (created.status === REVOKED) {
-                yield* reconcile(operation, plan.target, candidates, missing)
-                return undefined
-              }
-              if (created.status === DEAD_COPY) {
-                // Past its absolute deadline: no copy, and the old session is deleted.
-                yield* reconcile(operation, plan.target, candidates, missing)
-                yield* deleteOne(operation, id, "", "")
-                return undefined
-              }
+        // Copy: the old hash and its expiry from one atomic read.
+        const copy = (reply: unknown): Action<Regenerated | undefined, SessionStoreError> => {
+          const items = asArray(reply)
+          const expireAt = Number(items[0])
+          if (expireAt === NO_SESSION) return done(undefined)
+          const remaining = Number(items[1])
+          // The referenced values the session left (its left record): a revoke of one of them
+          // may have started before it left.
+          const nleft = Number(items[2])
+          const left: Array<readonly [number, string]> = []
+          for (let i = 3; i < 3 + nleft; i++) {
+            const entry = String(items[i])
+            const colon = entry.indexOf(":")
+            const index = referenceIndex.get(entry.slice(0, colon))
+            if (colon > 0 && index !== undefined) left.push([index, entry.slice(colon + 1)])
+          }
+          const snapshot = new Map<string, string>()
+          for (let i = 3 + nleft; i + 1 < items.length; i += 2) snapshot.set(String(items[i]), String(items[i + 1]))
+          // Login rotates the CSRF secret of a session that has one.
+          if (snapshot.has(plan.secretField)) snapshot.set(plan.secretField, plan.secret)
+          snapshot.delete(ID_FIELD)
+          const pairs = [...snapshot].flat()
+          const after = references.map((field) => snapshot.get(field) ?? null)
+          // Keeping the lifetime: sets extended by the remaining TTL (from now, so past
+          // `expireAt`), and the new hash capped at `expireAt`, so every set outlives it.
+          const kept = plan.keepLifetime && expireAt >= 0 && remaining > 0
+          const ttl = kept ? remaining : plan.ttl
+          // The new id joins its sets before its hash exists…
+          const candidates: Candidates = new Map()
+          const takeBack = (state = missing) => reconcile(operation, plan.target, candidates, state)
+          // (refused when a revoke of a value it holds or left has frozen that set with the old
+          // id in it: the session is being revoked, and gets no new id)…
+          return andThen(preAdd(operation, plan.target, after, ttl, candidates, id, left), (setsCap) => {
+            if (setsCap === REVOKED) return map(takeBack(), () => undefined)
+            const cap = kept && (setsCap < 0 || expireAt < setsCap) ? expireAt : setsCap
+            // …the new hash is written only if the id is free (and was not revoked)…
+            const unchecked = none.map(() => "?")
+            const create = runWriteScript(operation, plan.target, hashKey(plan.target), "create", ttl, false, cap, unchecked, pairs)
+            return andThen(create, (created): Action<Regenerated | undefined, SessionStoreError> => {
+              if (created.status === REVOKED) return map(takeBack(), () => undefined)
+              // Past its absolute deadline: no copy, and the old session is deleted.
+              if (created.status === DEAD_COPY) return map(both(operation, takeBack(), deleteOne(operation, id, "", "")), () => undefined)
               if (created.status !== 1) {
-                yield* reconcile(
-                  operation,
-                  plan.target,
-                  candidates,
-                  created.status === -2 ? { ...created.state, values: created.old } : missing
+                return andThen(takeBack(created.status === -2 ? { ...created.state, values: created.old } : missing), () =>
+                  failed(new InvalidSessionId({ reason: "the new id is already in use" }))
                 )
-                return yield* Effect.fail(new InvalidSessionId({ reason: "the new id is already in use" }))
               }
-              // …then the old hash goes, then the old id leaves its sets (and the new one those
-              // of a dead session the copy replaced under its id, past its absolute deadline).
-              yield* deleteOne(operation, id, "", "")
+              // …then the old hash goes and the old id leaves its sets, while the new one's
+              // are settled (and it leaves those of a dead session the copy replaced under
+              // its id, past its absolute deadline): two protocols, their steps sent together.
               created.old.forEach((value, index) => addCandidate(candidates, index, value))
-              yield* reconcile(operation, plan.target, candidates, created.state)
-              return { id: plan.target, ttl: created.ttl ?? ttl } as Regenerated | undefined
+              return map(both(operation, deleteOne(operation, id, "", ""), takeBack(created.state)), () => ({
+                id: plan.target,
+                ttl: created.ttl ?? ttl
+              }))
             })
-          )
-        )
+          })
+        }
+        return stepwise(redis, () => script(operation, clusterRegenerateSnapshot, [hashKey(id), leftKey(prefix, id)], [], copy))
       }),
 
     // The value's set, then its revoking set: a revoke that was interrupted (or is running)
@@ -170,13 +153,15 @@ export const makeClusterActions = (rules: StoreRules, redis: RedisClientService)
                 Effect.forEach(
                   ids,
                   (id) =>
-                    Effect.flatMap(readState(operation, id), (state) => {
-                      if (state.values[index] === encoded) {
-                        acc.add(id)
-                        return Effect.void
-                      }
-                      return prune ? reconcile(operation, id, new Map([[index, new Set([encoded])]]), state) : Effect.void
-                    }),
+                    effectOf(
+                      andThen(readState(operation, id), (state) => {
+                        if (state.values[index] === encoded) {
+                          acc.add(id)
+                          return done(undefined)
+                        }
+                        return prune ? reconcile(operation, id, new Map([[index, new Set([encoded])]]), state) : done(undefined)
+                      })
+                    ),
                   { concurrency: ID_CONCURRENCY, discard: true }
                 ),
                 acc
@@ -216,7 +201,7 @@ export const makeClusterActions = (rules: StoreRules, redis: RedisClientService)
               references.forEach((_, i) => addCandidate(candidates, i, asValue(items[1 + i])))
               // A write in flight may have added it to the value's new set meanwhile.
               addCandidate(candidates, index, encoded)
-              return Effect.as(reconcile(operation, id, candidates, missing), true)
+              return Effect.as(effectOf(reconcile(operation, id, candidates, missing)), true)
             }
           )
         // Not bounded as a whole (100 000+ members may take longer than `timeout`): each call is.

@@ -6,7 +6,8 @@
 // steps, ordered so that a live session is never missing from the set of a value
 // it holds, even when the protocol stops half-way (see the README, "Redis Cluster"):
 //
-//   1. read     the referenced fields (which sets the session is in now)
+//   1. read     the referenced fields (which sets the session is in now): not a step
+//               of its own, step 3's reply when the write guessed wrong (see `write`)
 //   2. pre-add  SADD the id to the set of every value the session will hold,
 //               extending each set to live at least `ttl` from now
 //   3. write    one script on the hash slot: compare-and-set on the referenced
@@ -15,6 +16,9 @@
 //   4. reconcile  SREM the id from sets of values it no longer holds, re-assert
 //               the sets of the values it holds, then re-read the hash and repeat
 //               until the read agrees with what was applied
+//
+// Every step is one command, or several sent at once (`all`): the Promise facade drives
+// a protocol with callbacks, without a fiber (run.ts, `stepwise`).
 //
 // Readers verify every member against its hash (one script per id, routed to the
 // id's slot, sent concurrently) and prune stale members with the same reconcile.
@@ -35,6 +39,9 @@ import { clusterReadState } from "../lua/clusterReadState.js"
 import { clusterWriteSession } from "../lua/clusterWriteSession.js"
 import type { StoreRules } from "../plan.js"
 import { SCAN_BATCH } from "../plan.js"
+import type { Action, Command } from "../action.js"
+import { all, andThen, done, failed, map, part, script } from "../action.js"
+import { toEffect } from "../run.js"
 
 /** Ids of one page checked at once (one command each, routed to each id's slot). */
 export const ID_CONCURRENCY = 64
@@ -109,17 +116,19 @@ export const makeProtocol = (rules: StoreRules, redis: RedisClientService) => {
   const grace = Math.max(60_000, 2 * redis.timeoutMillis)
   const margin = redis.timeoutMillis + 1_000
 
-  const readState = (operation: string, id: string): Effect.Effect<SessionState, RedisError> =>
-    Effect.map(redis.runScript(operation, clusterReadState, [hashKey(id)], [nrefs, ...references]), (reply) => {
-      const items = asArray(reply)
-      const expireAt = Number(items[0])
-      if (expireAt === NO_SESSION) return missing
-      return { expireAt, values: references.map((_, i) => asValue(items[1 + i])) }
-    })
+  const parseState = (reply: unknown): SessionState => {
+    const items = asArray(reply)
+    const expireAt = Number(items[0])
+    if (expireAt === NO_SESSION) return missing
+    return { expireAt, values: references.map((_, i) => asValue(items[1 + i])) }
+  }
+
+  const readState = (operation: string, id: string): Action<SessionState, never> =>
+    script(operation, clusterReadState, [hashKey(id)], [nrefs, ...references], (reply) => done(parseState(reply)))
 
   /**
-   * SADD + extend (see clusterAddReference). Returns the set's absolute expiry, -1 for none,
-   * -2 nothing added, -3 (REVOKED) refused: `ancestor` is in the value's revoking set.
+   * SADD + extend (see clusterAddReference), to send with others; its reply: the set's absolute
+   * expiry, -1 for none, -2 nothing added, -3 (REVOKED) refused: `ancestor` is in the value's revoking set.
    */
   const addReference = (
     operation: string,
@@ -129,14 +138,10 @@ export const makeProtocol = (rules: StoreRules, redis: RedisClientService) => {
     mode: "ttl" | "at" | "check",
     amount: number,
     ancestor = ""
-  ) =>
-    Effect.map(
-      redis.runScript(operation, clusterAddReference, [setKey(index, value), revokingSetKey(index, value)], [id, mode, amount, ancestor]),
-      Number
-    )
+  ) => part(operation, clusterAddReference, undefined, [setKey(index, value), revokingSetKey(index, value)], [id, mode, amount, ancestor])
 
   const removeReference = (operation: string, index: number, value: string, id: string) =>
-    redis.use(operation, (client) => client.srem(setKey(index, value), id))
+    part(operation, undefined, "srem", [setKey(index, value)], [id])
 
   const sameFor = (candidates: Candidates, a: SessionState, b: SessionState): boolean => {
     let holdsOne = false
@@ -154,35 +159,44 @@ export const makeProtocol = (rules: StoreRules, redis: RedisClientService) => {
    * of the hash, and applied again while that read disagrees, so an SREM that
    * raced with a write of the same value is undone. After too many rounds it
    * stops removing: a stale member is harmless (readers verify), a missing one is not.
+   *
+   * `kept` (after a write: the values it read before writing): a value the hash held before
+   * the write and still holds is not added again in the first round. The write pre-added it,
+   * and an SREM racing with that came from someone who saw the hash without it, then wrote
+   * it back or read the hash again after the SREM; either one adds it back.
    */
-  const reconcile = (operation: string, id: string, candidates: Candidates, state: SessionState): Effect.Effect<void, RedisError> => {
-    const round = (current: SessionState, n: number): Effect.Effect<void, RedisError> => {
-      const steps: Array<Effect.Effect<unknown, RedisError>> = []
+  const reconcile = (
+    operation: string,
+    id: string,
+    candidates: Candidates,
+    state: SessionState,
+    kept?: ReadonlyArray<Value>
+  ): Action<void, never> => {
+    const round = (current: SessionState, n: number): Action<void, never> => {
+      const steps: Array<Command<unknown, never>> = []
       for (const [index, values] of candidates) {
         for (const value of values) {
           if (current.expireAt !== NO_SESSION && current.values[index] === value) {
-            steps.push(addReference(operation, index, value, id, "at", current.expireAt))
+            if (n > 0 || kept?.[index] !== value) steps.push(addReference(operation, index, value, id, "at", current.expireAt))
           } else if (n < MAX_RECONCILE_ROUNDS) {
             steps.push(removeReference(operation, index, value, id))
           }
         }
       }
-      if (steps.length === 0) return Effect.void
-      const applied = Effect.all(steps, { concurrency: "unbounded", discard: true })
-      if (n >= MAX_RECONCILE_ROUNDS) return applied
-      return applied.pipe(
-        Effect.zipRight(readState(operation, id)),
-        Effect.flatMap((next) => (sameFor(candidates, current, next) ? Effect.void : round(next, n + 1)))
+      if (steps.length === 0) return done(undefined)
+      if (n >= MAX_RECONCILE_ROUNDS) return all(operation, steps, () => done(undefined))
+      return all(operation, steps, () =>
+        andThen(readState(operation, id), (next) => (sameFor(candidates, current, next) ? done(undefined) : round(next, n + 1)))
       )
     }
-    return candidates.size === 0 ? Effect.void : round(state, 0)
+    return candidates.size === 0 ? done(undefined) : round(state, 0)
   }
 
   /**
    * Step 2: the id joins the set of every value in `after`. Returns the cap for step 3
    * (-1 = none), or REVOKED when `ancestor` (a regenerate's old id) is in the revoking set
    * of one of those values or of one it left (`left`: index → values): nothing is added to
-   * that set then, and the caller takes back the others.
+   * that set then, and the caller takes back the others. All in one round trip.
    */
   const preAdd = (
     operation: string,
@@ -192,18 +206,19 @@ export const makeProtocol = (rules: StoreRules, redis: RedisClientService) => {
     candidates: Candidates,
     ancestor = "",
     left: ReadonlyArray<readonly [number, string]> = []
-  ) => {
-    const adds: Array<Effect.Effect<number, RedisError>> = []
+  ): Action<number, never> => {
+    const adds: Array<Command<unknown, never>> = []
     after.forEach((value, index) => {
       if (value === null) return
       addCandidate(candidates, index, value)
       adds.push(addReference(operation, index, value, id, "ttl", ttl, ancestor))
     })
     for (const [index, value] of left) adds.push(addReference(operation, index, value, id, "check", 0, ancestor))
-    return Effect.map(Effect.all(adds, { concurrency: "unbounded" }), (expiries) => {
-      if (expiries.includes(REVOKED)) return REVOKED
+    return all(operation, adds, (replies) => {
+      const expiries = replies.map(Number)
+      if (expiries.includes(REVOKED)) return done(REVOKED)
       const finite = expiries.filter((at) => at >= 0)
-      return finite.length === 0 ? -1 : Math.min(...finite)
+      return done(finite.length === 0 ? -1 : Math.min(...finite))
     })
   }
 
@@ -227,95 +242,92 @@ export const makeProtocol = (rules: StoreRules, redis: RedisClientService) => {
     cap: number,
     expectations: ReadonlyArray<string>,
     rest: ReadonlyArray<string>
-  ) =>
-    Effect.map(
-      redis.runScript(
-        operation,
-        clusterWriteSession,
-        [key, tombstoneKey(prefix, id), leftKey(prefix, id)],
-        [op, id, ttl, onlyExisting ? "1" : "0", cap, ...controlArgs, nrefs, ...references, ...expectations, ...rest]
-      ),
-      parseWriteReply
+  ): Action<WriteReply, never> =>
+    script(
+      operation,
+      clusterWriteSession,
+      [key, tombstoneKey(prefix, id), leftKey(prefix, id)],
+      [op, id, ttl, onlyExisting ? "1" : "0", cap, ...controlArgs, nrefs, ...references, ...expectations, ...rest],
+      (reply) => done(parseWriteReply(reply))
     )
 
   /**
    * The write protocol (steps 1–4) for set / setExisting / unset / touch / renew.
    * Returns the script's reply; its status: 1 written, 0 no session (only with `onlyExisting`),
    * REVOKED: the session would have been created, but its id was revoked (tombstone).
+   *
+   * Step 1 is folded into step 3: the first attempt assumes the session holds no referenced
+   * value it keeps (so it pre-adds only the values it writes), and the write script, finding
+   * one, writes nothing and answers the values it holds, as the read would have. So a write
+   * to a session that holds none costs no read, and one to a session that does, none more.
    */
-  const write = (operation: string, id: string, change: Write, ttl: number, onlyExisting: boolean): Effect.Effect<WriteReply, RedisError> =>
-    bounded(
-      operation,
-      Effect.gen(function* () {
-        const key = hashKey(id)
-        // Which referenced fields this write sets (value) or removes (null); the others it keeps.
-        const written = new Map<number, Value>()
-        if (change.op === "set") {
-          for (let i = 0; i < change.pairs.length; i += 2) {
-            const index = referenceIndex.get(change.pairs[i]!)
-            if (index !== undefined) written.set(index, change.pairs[i + 1]!)
-          }
-        } else if (change.op === "unset") {
-          for (const field of change.fields) {
-            const index = referenceIndex.get(field)
-            if (index !== undefined) written.set(index, null)
-          }
-        }
-        const rest = change.op === "set" ? change.pairs : change.op === "unset" ? change.fields : []
+  const write = (operation: string, id: string, change: Write, ttl: number, onlyExisting: boolean): Action<WriteReply, RedisError> => {
+    const key = hashKey(id)
+    // Which referenced fields this write sets (value) or removes (null); the others it keeps.
+    const written = new Map<number, Value>()
+    if (change.op === "set") {
+      for (let i = 0; i < change.pairs.length; i += 2) {
+        const index = referenceIndex.get(change.pairs[i]!)
+        if (index !== undefined) written.set(index, change.pairs[i + 1]!)
+      }
+    } else if (change.op === "unset") {
+      for (const field of change.fields) {
+        const index = referenceIndex.get(field)
+        if (index !== undefined) written.set(index, null)
+      }
+    }
+    const rest = change.op === "set" ? change.pairs : change.op === "unset" ? change.fields : []
+    const candidates: Candidates = new Map()
 
-        // 1. read
-        const before = yield* readState(operation, id)
-        if (onlyExisting && before.expireAt === NO_SESSION) return notWritten
-        let current = before.values
-        const candidates: Candidates = new Map()
-
-        for (let attempt = 1; attempt <= MAX_WRITE_ATTEMPTS; attempt++) {
-          const after = current.map((value, i) => (written.has(i) ? written.get(i)! : value))
-          const expectations = current.map((value, i) => (written.has(i) ? "?" : value === null ? "-" : `=${value}`))
-          // 2. pre-add
-          const cap = yield* preAdd(operation, id, after, ttl, candidates)
-          // 3. write
-          const reply = yield* runWriteScript(operation, id, key, change.op, ttl, onlyExisting, cap, expectations, rest)
+    // Attempt 0 is the guess; 1 to MAX_WRITE_ATTEMPTS know what the hash held.
+    const attempt = (current: ReadonlyArray<Value>, n: number): Action<WriteReply, RedisError> => {
+      if (n > MAX_WRITE_ATTEMPTS) {
+        return andThen(readState(operation, id), (state) =>
+          andThen(reconcile(operation, id, candidates, state), () =>
+            failed(new RedisError({ operation, cause: new ClusterWriteConflict(MAX_WRITE_ATTEMPTS) }))
+          )
+        )
+      }
+      const after = current.map((value, i) => (written.has(i) ? written.get(i)! : value))
+      const expectations = current.map((value, i) => (written.has(i) ? "?" : value === null ? "-" : `=${value}`))
+      // 2. pre-add, then 3. write
+      return andThen(preAdd(operation, id, after, ttl, candidates), (cap) =>
+        andThen(runWriteScript(operation, id, key, change.op, ttl, onlyExisting, cap, expectations, rest), (reply) => {
           if (reply.status === -1) {
-            // A concurrent write changed a field this one keeps: retry against what is there now.
-            current = reply.old
+            // A field this write keeps holds another value (a concurrent write, or the
+            // guess): retry against what is there now.
             if (onlyExisting && reply.state.expireAt === NO_SESSION) {
-              yield* reconcile(operation, id, candidates, missing)
-              return notWritten
+              return map(reconcile(operation, id, candidates, missing), () => notWritten)
             }
-            continue
+            return attempt(reply.old, n + 1)
           }
           // (The step may have deleted a session past its absolute deadline: its old values too.)
           reply.old.forEach((value, index) => addCandidate(candidates, index, value))
-          if (reply.status === REVOKED) {
-            yield* reconcile(operation, id, candidates, missing)
-            return reply
-          }
+          if (reply.status === REVOKED) return map(reconcile(operation, id, candidates, missing), () => reply)
           // 4. reconcile
-          yield* reconcile(operation, id, candidates, reply.state)
-          return reply
-        }
-        yield* Effect.flatMap(readState(operation, id), (state) => reconcile(operation, id, candidates, state))
-        return yield* Effect.fail(new RedisError({ operation, cause: new ClusterWriteConflict(MAX_WRITE_ATTEMPTS) }))
-      })
-    )
+          return map(reconcile(operation, id, candidates, reply.state, reply.status === 1 ? reply.old : undefined), () => reply)
+        })
+      )
+    }
+    return attempt(none, 0)
+  }
 
   /** Deletes one session (when `field` is given, only if it holds `value`) and settles its sets. */
-  const deleteOne = (operation: string, id: string, field: string, value: string): Effect.Effect<boolean, RedisError> =>
-    Effect.flatMap(
-      redis.runScript(operation, clusterDeleteSession, [hashKey(id), leftKey(prefix, id)], [field, value, nrefs, ...references]),
-      (reply) => {
-        const items = asArray(reply)
-        const status = Number(items[0])
-        const candidates: Candidates = new Map()
-        const values = references.map((_, i) => asValue(items[2 + i]))
-        if (status === 1) values.forEach((v, index) => addCandidate(candidates, index, v))
-        const index = referenceIndex.get(field)
-        if (index !== undefined) addCandidate(candidates, index, value)
-        const state: SessionState = status === -1 ? { expireAt: Number(items[1]), values } : missing
-        return Effect.as(reconcile(operation, id, candidates, state), status === 1)
-      }
-    )
+  const deleteOne = (operation: string, id: string, field: string, value: string): Action<boolean, never> =>
+    script(operation, clusterDeleteSession, [hashKey(id), leftKey(prefix, id)], [field, value, nrefs, ...references], (reply) => {
+      const items = asArray(reply)
+      const status = Number(items[0])
+      const candidates: Candidates = new Map()
+      const values = references.map((_, i) => asValue(items[2 + i]))
+      if (status === 1) values.forEach((v, index) => addCandidate(candidates, index, v))
+      const index = referenceIndex.get(field)
+      if (index !== undefined) addCandidate(candidates, index, value)
+      const state: SessionState = status === -1 ? { expireAt: Number(items[1]), values } : missing
+      return map(reconcile(operation, id, candidates, state), () => status === 1)
+    })
+
+  /** A step of the protocol inside an Effect (a scan's): each of its calls bounded by `timeout` on its own. */
+  const effectOf = <A, E>(action: Action<A, E>): Effect.Effect<A, E | RedisError> => toEffect(redis, action, Number.POSITIVE_INFINITY)
 
   /** SSCAN of a set, page by page, each page's ids handed to `onIds`. */
   const scan = <A>(
@@ -337,8 +349,9 @@ export const makeProtocol = (rules: StoreRules, redis: RedisClientService) => {
     return page("0", initial)
   }
 
-  // `timeout` bounds a whole operation, not each of its round trips (about five for a
-  // write). Stopping a protocol part-way is as safe as a crash there (see the top).
+  // `timeout` bounds a whole operation, not each of its round trips (a protocol of
+  // commands: their calls share it, see run.ts). Stopping a protocol part-way is as safe
+  // as a crash there (see the top).
   const bounded = <A, E>(operation: string, effect: Effect.Effect<A, E>): Effect.Effect<A, E | RedisError> =>
     Effect.timeoutFail(effect, {
       duration: redis.timeoutMillis,
@@ -356,12 +369,12 @@ export const makeProtocol = (rules: StoreRules, redis: RedisClientService) => {
     grace,
     margin,
     readState,
-    addReference,
     reconcile,
     preAdd,
     runWriteScript,
     write,
     deleteOne,
+    effectOf,
     scan,
     bounded
   }

@@ -24,6 +24,7 @@ import { clusterReadSession } from "../lua/clusterReadSession.js"
 import { clusterSessionInfo } from "../lua/clusterSessionInfo.js"
 import type { StoreRules } from "../plan.js"
 import { SCAN_BATCH, sessionFromFields } from "../plan.js"
+import { stepwise } from "../run.js"
 import type { ReadResult, SessionPage, StoreActions } from "../service.js"
 import { getCommand } from "../standalone.js"
 import type { SessionData, SessionEviction, SessionInfo, SessionLifetime, SessionStoreError } from "../types.js"
@@ -48,7 +49,7 @@ interface Info {
 
 export const makeClusterSessions = (rules: StoreRules, redis: RedisClientService, protocol: Protocol) => {
   const { prefix, references, controls } = rules
-  const { nrefs, referenceIndex, none, missing, hashKey, setKey, reconcile, write, deleteOne, bounded } = protocol
+  const { nrefs, referenceIndex, none, missing, hashKey, setKey, reconcile, write, deleteOne, effectOf, bounded } = protocol
   const absolute = controls.absoluteMaxAgeMillis ?? -1
 
   const parseInfo = (id: string, reply: unknown): Info | undefined => {
@@ -87,14 +88,15 @@ export const makeClusterSessions = (rules: StoreRules, redis: RedisClientService
   ): Effect.Effect<Info | undefined, RedisError> => {
     if (found !== undefined && found.value === value) {
       // Past its absolute deadline (the option was shortened since its last write): dead.
-      return pastDeadline(found) ? Effect.as(deleteOne(operation, id, references[index]!, value), undefined) : Effect.succeed(found)
+      if (!pastDeadline(found)) return Effect.succeed(found)
+      return Effect.as(effectOf(deleteOne(operation, id, references[index]!, value)), undefined)
     }
     // Gone, or holds another value: prune it from the set, as listByReference does.
     const values = [...none]
     if (found !== undefined) values[index] = found.value
     const state = found === undefined ? missing : { expireAt: found.expireAt, values }
     const candidates: Candidates = new Map([[index, new Set([value])]])
-    return Effect.as(reconcile(operation, id, candidates, state), undefined)
+    return Effect.as(effectOf(reconcile(operation, id, candidates, state)), undefined)
   }
 
   const expiresAtOf = (found: Info) => (found.expireAt >= 0 ? found.expireAt : undefined)
@@ -137,7 +139,7 @@ export const makeClusterSessions = (rules: StoreRules, redis: RedisClientService
       // evictionOrder's order over every holder, the writer among them (hence max + 1).
       const victims = evictionOrder(live, max + 1)
       if (victims.length === 0) return { field, value, evicted: 0 }
-      const evicted = yield* Effect.forEach(victims, (victim) => deleteOne(operation, victim, field, value), {
+      const evicted = yield* Effect.forEach(victims, (victim) => effectOf(deleteOne(operation, victim, field, value)), {
         concurrency: ID_CONCURRENCY
       })
       return { field, value, evicted: evicted.filter(Boolean).length }
@@ -146,19 +148,21 @@ export const makeClusterSessions = (rules: StoreRules, redis: RedisClientService
   const capped = controls.maxSessions.some((max) => max > 0)
 
   /** After a write that succeeded: the caps of every value the session joined, then `onEvict`. */
-  const enforceCaps = (operation: string, id: string, reply: WriteReply): Effect.Effect<void, RedisError> => {
-    if (!capped || reply.status !== 1) return Effect.void
+  const enforceCaps = (operation: string, id: string, reply: WriteReply): Action<void, RedisError> => {
+    if (!capped || reply.status !== 1) return done(undefined)
     const joined: Array<readonly [number, string]> = []
     controls.maxSessions.forEach((max, index) => {
       const value = reply.state.values[index]
       if (max > 0 && value !== null && value !== undefined && value !== reply.old[index]) joined.push([index, value])
     })
-    if (joined.length === 0) return Effect.void
-    return bounded(
-      operation,
-      Effect.flatMap(
-        Effect.forEach(joined, ([index, value]) => capValue(operation, id, index, value)),
-        announce
+    if (joined.length === 0) return done(undefined)
+    return fromEffect(
+      bounded(
+        operation,
+        Effect.flatMap(
+          Effect.forEach(joined, ([index, value]) => capValue(operation, id, index, value)),
+          announce
+        )
       )
     )
   }
@@ -179,7 +183,7 @@ export const makeClusterSessions = (rules: StoreRules, redis: RedisClientService
           // Deleted by the read: the id leaves the sets of the values it held.
           const candidates: Candidates = new Map()
           references.forEach((_, i) => addCandidate(candidates, i, asValue(items[2 + i])))
-          return fromEffect(Effect.as(bounded(operation, reconcile(operation, id, candidates, missing)), empty))
+          return stepwise(redis, () => map(reconcile(operation, id, candidates, missing), () => empty))
         }
         const now = Number(items[1])
         const data = items.slice(3)
@@ -191,8 +195,8 @@ export const makeClusterSessions = (rules: StoreRules, redis: RedisClientService
         const answer = rules.alive(plan, session, now)
         if (Number(items[2]) !== 1 || !controls.rolling) return done({ session: answer, renewedTtl: undefined })
         // Due and rolling: the lifetime is renewed to maxAge (never shortened), sets first.
-        return fromEffect(
-          Effect.map(write(operation, id, { op: "renew" }, rules.maxAgeMillis, true), (written) => ({
+        return stepwise(redis, () =>
+          map(write(operation, id, { op: "renew" }, rules.maxAgeMillis, true), (written) => ({
             session: answer,
             renewedTtl: written.status === 1 ? written.ttl : undefined
           }))
@@ -235,7 +239,7 @@ export const makeClusterSessions = (rules: StoreRules, redis: RedisClientService
   const deleteHolding: StoreActions["deleteHolding"] = (id, field, value) =>
     checked(rules.delete(id), () =>
       checkedData(rules.reference(field, value), ({ value: encoded }) =>
-        fromEffect(bounded("SessionStore.deleteHolding", deleteOne("SessionStore.deleteHolding", id, field, encoded)))
+        stepwise(redis, () => deleteOne("SessionStore.deleteHolding", id, field, encoded))
       )
     )
 
