@@ -38,9 +38,19 @@ const { values: args } = parseArgs({
     repeat: { type: "string", default: "3" },
     child: { type: "boolean", default: false },
     "forced-gc": { type: "boolean", default: false },
-    operation: { type: "string", default: "revoke" }
+    operation: { type: "string", default: "revoke" },
+    help: { type: "boolean", short: "h", default: false }
   }
 })
+if (args.help) {
+  console.log(`node bench/revoke.mjs [options]
+  --operation revoke|list   store.deleteByReference (default) or store.listSessions iterated to the end
+  --sizes N,M               sessions of the one user, smallest first (default 10000,100000; issue 15's
+                            largest is 1000000: npm run bench -- --scale-million runs it for both)
+  --repeat N                timing passes per size (default 3), then one live-heap pass
+  --redis-url URL           a redis-server to use (default: start one, no persistence)`)
+  process.exit(0)
+}
 const LISTING = args.operation === "list"
 
 // One EVAL writes a chunk of sessions: an ioredis pipeline builds a Command object per

@@ -121,7 +121,7 @@ export const scaleSummary = (results) => {
   const text = [
     `Time ${verdict(linear)}${hasCpu ? `, CPU time (client + Redis) ${verdict(cpuLinear)}` : ""}: ${stepText} ` +
       `(per session ${perSession((r) => r.ms)} µs${hasCpu ? `; CPU ${perSession(cpuOf)} µs` : ""}).`,
-    `Memory ${flat ? "flat" : "**not flat**"}: peak live heap Δ ${live.map((b) => mib(b)).join(", ")}, ` +
+    `Memory ${flat ? "flat" : "**not flat**"}: peak live heap Δ ${live.map((b) => mib(b).replace(" MiB", "")).join(", ")} MiB, ` +
       `${growth < 0 && mib(-growth) !== mib(0) ? "−" : "+"}${mib(Math.abs(growth))} from ${int(first.sessions)} to ${int(last.sessions)} sessions (flat: at most +1 MiB).`
   ].join(" ")
   return { steps, linear, cpuLinear: hasCpu ? cpuLinear : undefined, live, growth, flat, text }
