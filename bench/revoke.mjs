@@ -4,15 +4,15 @@
 // `SessionMiddleware.store.listSessions("user_id", X)` iterated to the end (its pages
 // are dropped as they are read, so memory should stay flat as N grows).
 // Called by bench/run.mjs; also runs on its own:
-//   node bench/revoke.mjs [--redis-url redis://127.0.0.1:PORT] [--sizes 10000,100000] [--operation revoke|list]
+//   node bench/revoke.mjs [--redis-url redis://127.0.0.1:PORT] [--sizes 10000,100000,1000000] [--operation revoke|list] [--repeat 3]
 // Without --redis-url it starts (and stops) its own redis-server.
 //
-// The sessions are written by a raw ioredis pipeline in the v3 key layout (hash
-// `${prefix}:{${id}}` with fields id, user_id; SADD `${prefix}:user_id:{${X}}` id;
-// PEXPIRE both). Each revoke runs in a fresh child process, so its time and its peak
-// RSS / heap are that process's alone: baseline after connecting and a warm-up revoke
-// of a 100-session user, peak sampled every 2 ms during the call. --repeat (3) timing
-// passes per size (median time, largest peaks), then one pass measuring the live heap.
+// The sessions are written in the v3 key layout (hash `${prefix}:{${id}}` with fields
+// id, user_id; SADD `${prefix}:user_id:{${X}}` id; PEXPIRE both) by one small script per
+// 5 000 sessions. Each operation runs in a fresh child process, so its time and its peak
+// RSS / heap are that process's alone: baseline after connecting and a warm-up run on a
+// 100-session user, peak sampled every 2 ms during the call. --repeat (3) timing passes
+// per size (median time, largest peaks), then one pass measuring the live heap.
 import { fork } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import path from "node:path"
@@ -22,6 +22,7 @@ import { parseArgs } from "node:util"
 import { Redis } from "ioredis"
 import { startRedis } from "../scripts/redis-server.mjs"
 import { importLibrary } from "./lib/library.mjs"
+import { scaleSummary } from "./lib/report.mjs"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const PREFIX = "bench"
@@ -37,31 +38,53 @@ const { values: args } = parseArgs({
     repeat: { type: "string", default: "3" },
     child: { type: "boolean", default: false },
     "forced-gc": { type: "boolean", default: false },
-    operation: { type: "string", default: "revoke" }
+    operation: { type: "string", default: "revoke" },
+    help: { type: "boolean", short: "h", default: false }
   }
 })
+if (args.help) {
+  console.log(`node bench/revoke.mjs [options]
+  --operation revoke|list   store.deleteByReference (default) or store.listSessions iterated to the end
+  --sizes N,M               sessions of the one user, smallest first (default 10000,100000; issue 15's
+                            largest is 1000000: npm run bench -- --scale-million runs it for both)
+  --repeat N                timing passes per size (default 3), then one live-heap pass
+  --redis-url URL           a redis-server to use (default: start one, no persistence)`)
+  process.exit(0)
+}
 const LISTING = args.operation === "list"
 
-/** Writes `count` sessions of `userId` with a raw pipeline, in the v3 layout. */
+// One EVAL writes a chunk of sessions: an ioredis pipeline builds a Command object per
+// command, and at 3 million commands (1 000 000 sessions) that client CPU was most of the
+// run. Key names are built in Lua: the bench's own standalone server, never a cluster.
+const POPULATE = `
+local key
+for i = 4, #ARGV do
+  key = ARGV[1] .. ':{' .. ARGV[i] .. '}'
+  redis.call('HSET', key, 'id', ARGV[i], 'user_id', ARGV[2])
+  redis.call('PEXPIRE', key, ARGV[3])
+  redis.call('SADD', KEYS[1], ARGV[i])
+end
+return #ARGV - 3`
+
+/** Writes `count` sessions of `userId` in the v3 layout, in chunks (one EVAL each, a few ms of Redis). */
 const populate = async (client, userId, count) => {
   const setKey = `${PREFIX}:user_id:{${userId}}`
   const CHUNK = 5_000
   for (let done = 0; done < count; done += CHUNK) {
-    const pipeline = client.pipeline()
-    for (let i = done; i < Math.min(count, done + CHUNK); i++) {
-      const id = randomBytes(18).toString("base64url")
-      const key = `${PREFIX}:{${id}}`
-      pipeline.hset(key, "id", id, "user_id", String(userId))
-      pipeline.pexpire(key, TTL)
-      pipeline.sadd(setKey, id)
-    }
-    await pipeline.exec()
+    const n = Math.min(CHUNK, count - done)
+    // 18 random bytes per id, as the library's own ids: 24 base64url characters each.
+    const text = randomBytes(18 * n).toString("base64url")
+    const ids = new Array(n)
+    for (let i = 0; i < n; i++) ids[i] = text.slice(24 * i, 24 * (i + 1))
+    await client.eval(POPULATE, 1, setKey, PREFIX, String(userId), TTL, ...ids)
   }
   await client.pexpire(setKey, TTL)
 }
 
 // ---------------------------------------------------------------------------
 // Child: the process whose time and memory are measured.
+
+const redisCpuSeconds = (info) => Number(info.match(/used_cpu_user:([\d.]+)/)[1]) + Number(info.match(/used_cpu_sys:([\d.]+)/)[1])
 
 const child = async (redisUrl, forcedGc) => {
   const { default: KoaRedisSessionSets } = await importLibrary()
@@ -82,19 +105,36 @@ const child = async (redisUrl, forcedGc) => {
   const base = process.memoryUsage()
   let rssPeak = base.rss
   let heapPeak = base.heapUsed
+  let gcMs = 0
   const sample = () => {
     // In the "live heap" pass a full GC runs before each sample, so heapUsed is what is
     // actually retained, not garbage waiting for the next collection.
-    if (forcedGc) globalThis.gc()
+    if (forcedGc) {
+      const g0 = performance.now()
+      globalThis.gc()
+      gcMs += performance.now() - g0
+    }
     const m = process.memoryUsage()
     if (m.rss > rssPeak) rssPeak = m.rss
     if (m.heapUsed > heapPeak) heapPeak = m.heapUsed
   }
-  const sampler = setInterval(sample, forcedGc ? 20 : 2)
+  // The next sample after 2 ms (20 ms with a GC, or 4× the last GC's time if longer: a
+  // full GC of a large heap would otherwise slow a long run several times over).
+  let sampler
+  const schedule = () => {
+    const g = gcMs
+    sample()
+    sampler = setTimeout(schedule, forcedGc ? Math.max(20, 4 * (gcMs - g)) : 2)
+  }
+  sampler = setTimeout(schedule, forcedGc ? 20 : 2)
+  const redisCpu0 = redisCpuSeconds(await client.info("cpu"))
+  const cpu0 = process.cpuUsage()
   const t0 = performance.now()
   const deleted = await operate(USER)
   const elapsed = performance.now() - t0
-  clearInterval(sampler)
+  const cpu = process.cpuUsage(cpu0)
+  const redisCpu = redisCpuSeconds(await client.info("cpu")) - redisCpu0
+  clearTimeout(sampler)
   sample()
   await SessionMiddleware.close()
   await client.quit()
@@ -102,6 +142,11 @@ const child = async (redisUrl, forcedGc) => {
     deleted,
     warmed,
     ms: elapsed,
+    // CPU time of this process (GCs forced by the sampler included) and of redis-server
+    // (the INFO before and after included), which a machine busy with other work moves less than wall time.
+    cpuMs: (cpu.user + cpu.system) / 1000,
+    redisCpuMs: redisCpu * 1000,
+    gcMs,
     rssBaseline: base.rss,
     rssPeak,
     heapBaseline: base.heapUsed,
@@ -139,18 +184,23 @@ async function main() {
   const results = []
   try {
     for (const sessions of sizes) {
-      // Timing passes (median time; largest peaks), each on freshly written sessions.
+      // Timing passes (median time; largest peaks). A revoke deletes what it measured, so
+      // each of its passes starts from freshly written sessions; a listing changes nothing
+      // (no deadline, every member holds the value), so its passes share one population.
       const passes = []
       let populateMs = 0
       let keysBefore = 0
       let keysLeft = 0
-      for (let pass = 0; pass < REPEAT; pass++) {
+      const fresh = async () => {
         await client.flushall()
         const p0 = performance.now()
         await populate(client, USER, sessions)
         await populate(client, WARMUP_USER, WARMUP_SESSIONS)
         populateMs = performance.now() - p0
         keysBefore = await client.dbsize()
+      }
+      for (let pass = 0; pass < REPEAT; pass++) {
+        if (pass === 0 || !LISTING) await fresh()
         passes.push(await runMeasured(redisUrl))
         keysLeft = Math.max(keysLeft, await client.dbsize())
       }
@@ -158,10 +208,8 @@ async function main() {
       const r = byTime[Math.floor(byTime.length / 2)]
       const rssPeakDelta = Math.max(...passes.map((p) => p.rssPeak - p.rssBaseline))
       const heapPeakDelta = Math.max(...passes.map((p) => p.heapPeak - p.heapBaseline))
-      // Last pass on fresh data: the live (retained) heap, with a full GC before each sample.
-      await client.flushall()
-      await populate(client, USER, sessions)
-      await populate(client, WARMUP_USER, WARMUP_SESSIONS)
+      // Last pass: the live (retained) heap, with a full GC before each sample.
+      if (!LISTING) await fresh()
       const live = await runMeasured(redisUrl, true)
       const row = {
         sessions,
@@ -171,6 +219,9 @@ async function main() {
         deleted: r.deleted,
         ms: r.ms,
         passesMs: passes.map((p) => p.ms),
+        // The median pass's (by wall time).
+        cpuMs: r.cpuMs,
+        redisCpuMs: r.redisCpuMs,
         rssBaseline: r.rssBaseline,
         rssPeak: r.rssBaseline + rssPeakDelta,
         heapBaseline: r.heapBaseline,
@@ -178,20 +229,27 @@ async function main() {
         maxRssKiB: Math.max(...passes.map((p) => p.maxRssKiB)),
         liveHeapBaseline: live.heapBaseline,
         liveHeapPeak: live.heapPeak,
-        liveMs: live.ms
+        liveMs: live.ms,
+        liveGcMs: live.gcMs
       }
       results.push(row)
       console.log(
         `  ${String(sessions).padStart(7)} sessions: ${LISTING ? "listed" : "deleted"} ${r.deleted} in ${r.ms.toFixed(0)} ms ` +
-          `(median of ${passes.map((p) => p.ms.toFixed(0)).join(", ")}; ${((r.ms * 1000) / sessions).toFixed(1)} µs/session); ` +
+          `(median of ${passes.map((p) => p.ms.toFixed(0)).join(", ")}; ${((r.ms * 1000) / sessions).toFixed(1)} µs/session; ` +
+          `CPU ${((r.cpuMs * 1000) / sessions).toFixed(1)} + Redis ${((r.redisCpuMs * 1000) / sessions).toFixed(1)} µs/session); ` +
           `peak RSS +${mib(rssPeakDelta)} over ${mib(r.rssBaseline)}, heap used +${mib(heapPeakDelta)}, ` +
-          `live heap +${mib(live.heapPeak - live.heapBaseline)}; keys ${keysBefore} → ${keysLeft}`
+          `live heap +${mib(live.heapPeak - live.heapBaseline)}; keys ${keysBefore} → ${keysLeft}; ` +
+          `populated in ${(populateMs / 1000).toFixed(1)} s, live pass ${(live.ms / 1000).toFixed(1)} s (${(live.gcMs / 1000).toFixed(1)} s in forced GCs)`
       )
-      if (LISTING && passes.some((p) => p.deleted !== sessions)) console.warn(`  ! expected ${sessions} listed`)
+      if (LISTING && (passes.some((p) => p.deleted !== sessions) || keysLeft !== keysBefore)) {
+        console.warn(`  ! expected ${sessions} listed and every key kept`)
+      }
       if (!LISTING && (passes.some((p) => p.deleted !== sessions) || keysLeft !== 0)) {
         console.warn(`  ! expected ${sessions} deleted and no keys left`)
       }
     }
+    const scale = scaleSummary(results)
+    if (scale) console.log(`  ${scale.text.replaceAll("**", "")}`)
   } finally {
     await client.quit()
     await own?.stop()

@@ -10,7 +10,8 @@
 //
 // Usage: npm run bench -- [--duration 3] [--warmup 1] [--rounds 3] [--connections 50]
 //          [--only lib,koa-session] [--flows read,write] [--skip-http] [--skip-revoke]
-//          [--skip-store] [--revoke-sizes 10000,100000] [--profile] [--out bench/results]
+//          [--skip-store] [--revoke-sizes 10000,100000] [--list-sizes 1000,10000,100000] [--scale-million]
+//          [--profile] [--out bench/results]
 import { fork, spawnSync } from "node:child_process"
 import { createHash } from "node:crypto"
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs"
@@ -61,8 +62,9 @@ const HELP = `npm run bench -- [options]
                         stacks: ${STACKS.map((s) => s.name).join(", ")}
   --flows read,write    flows to run (default both)
   --skip-http | --skip-revoke | --skip-store   leave a part out
-  --revoke-sizes N,M    sessions for revoke-all (default 10000,100000)
-  --list-sizes N,M      sessions for the device list, store.listSessions (default 1000,100000; with the revoke part)
+  --revoke-sizes N,M    sessions for revoke-all, deleteByReference (default 10000,100000)
+  --list-sizes N,M      sessions for the device list, store.listSessions (default 1000,10000,100000; with the revoke part)
+  --scale-million       also 1000000 sessions for both (issue 15's largest size; several minutes more)
   --max-foreign F       a measurement during which other processes used more than this share
                         of the machine's CPU is repeated (default 0.1) ...
   --max-slowdown X      ... and so is one during which the server's CPU ran more than X times slower
@@ -89,7 +91,8 @@ const { values: args } = parseArgs({
     "skip-revoke": { type: "boolean", default: false },
     "skip-store": { type: "boolean", default: false },
     "revoke-sizes": { type: "string", default: "10000,100000" },
-    "list-sizes": { type: "string", default: "1000,100000" },
+    "list-sizes": { type: "string", default: "1000,10000,100000" },
+    "scale-million": { type: "boolean", default: false },
     "max-foreign": { type: "string", default: "0.1" },
     "max-slowdown": { type: "string", default: "1.35" },
     retries: { type: "string", default: "2" },
@@ -109,6 +112,12 @@ const positiveInt = (name) => {
   if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number, got ${args[name]}`)
   return n
 }
+// Sizes in increasing order (the linearity line compares neighbours), 1 000 000 added by --scale-million.
+const scaleSizes = (list) => {
+  const sizes = new Set(list.split(",").map(Number).filter((n) => n > 0))
+  if (args["scale-million"]) sizes.add(1_000_000)
+  return [...sizes].sort((a, b) => a - b)
+}
 const options = {
   duration: positiveInt("duration"),
   warmup: Number(args.warmup) >= 0 ? Number(args.warmup) : 1,
@@ -116,8 +125,8 @@ const options = {
   rounds: Math.round(positiveInt("rounds")),
   connections: Math.round(positiveInt("connections")),
   flows: args.flows.split(",").map((f) => f.trim()).filter((f) => FLOWS.includes(f)),
-  revokeSizes: args["revoke-sizes"].split(",").map(Number).filter((n) => n > 0),
-  listSizes: args["list-sizes"].split(",").map(Number).filter((n) => n > 0),
+  revokeSizes: scaleSizes(args["revoke-sizes"]),
+  listSizes: scaleSizes(args["list-sizes"]),
   maxForeign: Number(args["max-foreign"]),
   maxSlowdown: Math.max(1.01, Number(args["max-slowdown"]) || 1.35),
   retries: Math.max(0, Math.round(Number(args.retries) || 0)),
@@ -661,11 +670,14 @@ const main = async () => {
     if (runRevoke) {
       console.log(`\nRevoke-all: deleteByReference on one user holding ${options.revokeSizes.join(", ")} sessions`)
       await admin.flushall()
-      all.revoke = await runChild(path.join(here, "revoke.mjs"), ["--redis-url", redis.url, "--sizes", options.revokeSizes.join(",")])
+      // A hang guard that grows with the work: 4 passes per size, at most ~0.5 ms per session each on a slow machine.
+      const scaleTimeout = (sizes) => ({ timeoutMs: 600_000 + 4 * 0.5 * sizes.reduce((a, b) => a + b, 0) })
+      const revokeArgs = ["--redis-url", redis.url, "--sizes", options.revokeSizes.join(",")]
+      all.revoke = await runChild(path.join(here, "revoke.mjs"), revokeArgs, undefined, scaleTimeout(options.revokeSizes))
       console.log(`\nDevice list: store.listSessions iterated over one user holding ${options.listSizes.join(", ")} sessions`)
       await admin.flushall()
       const listArgs = ["--redis-url", redis.url, "--operation", "list", "--sizes", options.listSizes.join(",")]
-      all.list = await runChild(path.join(here, "revoke.mjs"), listArgs)
+      all.list = await runChild(path.join(here, "revoke.mjs"), listArgs, undefined, scaleTimeout(options.listSizes))
     }
 
     if (runStore) {

@@ -102,6 +102,44 @@ export const targetChecks = (http) => {
   return checks
 }
 
+// A live heap that grows by no more than this from the smallest size to the largest is flat.
+const FLAT_BYTES = 2 ** 20
+
+/**
+ * Issue 15's scale targets for one operation's rows, smallest size first (reported, never
+ * asserted): time linear (no step's time grows more than 1.25× faster than its sessions;
+ * slower is a fixed cost weighing on the smaller size), judged on wall time and on CPU
+ * time (the client's and redis-server's, which a busy machine moves less), and memory flat
+ * (the peak live heap Δ grows by at most 1 MiB from the smallest size to the largest).
+ */
+export const scaleSummary = (results) => {
+  if (results.length < 2) return undefined
+  const cpuOf = (r) => (r.cpuMs === undefined ? NaN : r.cpuMs + r.redisCpuMs)
+  const steps = results.slice(1).map((b, i) => {
+    const a = results[i]
+    return { from: a.sessions, to: b.sessions, sessions: b.sessions / a.sessions, time: b.ms / a.ms, cpu: cpuOf(b) / cpuOf(a) }
+  })
+  const linear = steps.every((s) => s.time <= 1.25 * s.sessions)
+  const cpuLinear = steps.every((s) => s.cpu <= 1.25 * s.sessions)
+  const live = results.map((r) => r.liveHeapPeak - r.liveHeapBaseline)
+  const growth = live.at(-1) - live[0]
+  const flat = growth <= FLAT_BYTES
+  const [first, last] = [results[0], results.at(-1)]
+  const hasCpu = steps.every((s) => !Number.isNaN(s.cpu))
+  const stepText = steps
+    .map((s) => `${int(s.from)} → ${int(s.to)}: ${int(s.sessions)}× the sessions, ${s.time.toFixed(1)}× the time${hasCpu ? ` (${s.cpu.toFixed(1)}× the CPU)` : ""}`)
+    .join("; ")
+  const perSession = (f) => results.map((r) => ((f(r) * 1000) / r.sessions).toFixed(1)).join(", ")
+  const verdict = (ok) => (ok ? "linear" : "**not linear**")
+  const text = [
+    `Time ${verdict(linear)}${hasCpu ? `, CPU time (client + Redis) ${verdict(cpuLinear)}` : ""}: ${stepText} ` +
+      `(per session ${perSession((r) => r.ms)} µs${hasCpu ? `; CPU ${perSession(cpuOf)} µs` : ""}).`,
+    `Memory ${flat ? "flat" : "**not flat**"}: peak live heap Δ ${live.map((b) => mib(b).replace(" MiB", "")).join(", ")} MiB, ` +
+      `${growth < 0 && mib(-growth) !== mib(0) ? "−" : "+"}${mib(Math.abs(growth))} from ${int(first.sessions)} to ${int(last.sessions)} sessions (flat: at most +1 MiB).`
+  ].join(" ")
+  return { steps, linear, cpuLinear: hasCpu ? cpuLinear : undefined, live, growth, flat, text }
+}
+
 export const machineLine = (m) =>
   `${m.cpu}, ${m.cores} cores, ${Math.round(m.memoryGiB)} GiB RAM, ${m.os}, Node ${m.node}, Redis ${m.redis}`
 
@@ -167,39 +205,36 @@ export const markdown = (all) => {
     out.push(
       "### Revoke all sessions of one user",
       "",
-      "`SessionMiddleware.store.deleteByReference(\"user_id\", X)` on one user holding N sessions (v3 key layout, populated by a raw pipeline), each revoke in a fresh process; time is the median of the timing passes, peaks the largest. Δ is over that process's idle baseline. \"Heap used\" includes garbage not yet collected (V8 lets the young generation grow while allocation is fast); \"live heap\" is a second pass on fresh data with a full GC before every sample (every 20 ms), i.e. what the revoke actually holds.",
+      "`SessionMiddleware.store.deleteByReference(\"user_id\", X)` on one user holding N sessions (v3 key layout, written by a script per 5,000 sessions), each revoke in a fresh process; time is the median of the timing passes, peaks the largest. CPU is that pass's: the process's own, then redis-server's. Δ is over that process's idle baseline. \"Heap used\" includes garbage not yet collected (V8 lets the young generation grow while allocation is fast); \"live heap\" is a last pass on fresh data with a full GC before every sample (every 20 ms, or 4× the last GC's time if longer), i.e. what the revoke actually holds.",
       "",
-      "| sessions | deleted | time | per session | RSS baseline | peak RSS Δ | peak heap used Δ | peak live heap Δ | keys left |",
-      "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+      "| sessions | deleted | time | per session | CPU per session (client + Redis) | RSS baseline | peak RSS Δ | peak heap used Δ | peak live heap Δ | keys left |",
+      "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     )
     for (const r of revoke.results) {
       out.push(
-        `| ${int(r.sessions)} | ${int(r.deleted)} | ${int(r.ms)} ms | ${((r.ms * 1000) / r.sessions).toFixed(1)} µs | ${mib(r.rssBaseline)} | ${mib(r.rssPeak - r.rssBaseline)} | ${mib(r.heapPeak - r.heapBaseline)} | ${mib(r.liveHeapPeak - r.liveHeapBaseline)} | ${r.keysLeft} |`
+        `| ${int(r.sessions)} | ${int(r.deleted)} | ${int(r.ms)} ms | ${perSession(r, r.ms)} | ${cpuPerSession(r)} | ${mib(r.rssBaseline)} | ${mib(r.rssPeak - r.rssBaseline)} | ${mib(r.heapPeak - r.heapBaseline)} | ${mib(r.liveHeapPeak - r.liveHeapBaseline)} | ${r.keysLeft} |`
       )
     }
-    if (revoke.results.length >= 2) {
-      const [a, b] = [revoke.results[0], revoke.results.at(-1)]
-      out.push(
-        "",
-        `${int(b.sessions / a.sessions)}× the sessions took ${(b.ms / a.ms).toFixed(1)}× the time; the live heap grew by ${mib(a.liveHeapPeak - a.liveHeapBaseline)} and ${mib(b.liveHeapPeak - b.liveHeapBaseline)} (ids are read and deleted in SSCAN pages of 500).`
-      )
-    }
+    const scale = scaleSummary(revoke.results)
+    if (scale) out.push("", `${scale.text} Ids are read and deleted in SSCAN pages of 500.`)
     out.push("")
   }
   if (list) {
     out.push(
       "### The device list of one user",
       "",
-      "`SessionMiddleware.store.listSessions(\"user_id\", X)` iterated to the end (an async iterable of SSCAN pages; nothing kept), on one user holding N sessions, each listing in a fresh process; columns as for revoke-all.",
+      "`SessionMiddleware.store.listSessions(\"user_id\", X)` iterated to the end (an async iterable of SSCAN pages; nothing kept), on one user holding N sessions, each listing in a fresh process (the passes of a size share one population: a listing changes nothing); columns as for revoke-all.",
       "",
-      "| sessions | listed | time | per session | RSS baseline | peak RSS Δ | peak heap used Δ | peak live heap Δ |",
-      "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+      "| sessions | listed | time | per session | CPU per session (client + Redis) | RSS baseline | peak RSS Δ | peak heap used Δ | peak live heap Δ |",
+      "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     )
     for (const r of list.results) {
       out.push(
-        `| ${int(r.sessions)} | ${int(r.deleted)} | ${int(r.ms)} ms | ${((r.ms * 1000) / r.sessions).toFixed(1)} µs | ${mib(r.rssBaseline)} | ${mib(r.rssPeak - r.rssBaseline)} | ${mib(r.heapPeak - r.heapBaseline)} | ${mib(r.liveHeapPeak - r.liveHeapBaseline)} |`
+        `| ${int(r.sessions)} | ${int(r.deleted)} | ${int(r.ms)} ms | ${perSession(r, r.ms)} | ${cpuPerSession(r)} | ${mib(r.rssBaseline)} | ${mib(r.rssPeak - r.rssBaseline)} | ${mib(r.heapPeak - r.heapBaseline)} | ${mib(r.liveHeapPeak - r.liveHeapBaseline)} |`
       )
     }
+    const scale = scaleSummary(list.results)
+    if (scale) out.push("", scale.text)
     out.push("")
   }
   if (store) {
@@ -228,6 +263,10 @@ export const markdown = (all) => {
   }
   return out.join("\n")
 }
+
+const perSession = (r, millis) => (millis === undefined ? "–" : `${((millis * 1000) / r.sessions).toFixed(1)} µs`)
+// Older results have no CPU times.
+const cpuPerSession = (r) => (r.cpuMs === undefined ? "–" : `${perSession(r, r.cpuMs)} + ${perSession(r, r.redisCpuMs)}`)
 
 const mib = (bytes) => (bytes === undefined || Number.isNaN(bytes) ? "–" : `${(bytes / 1024 / 1024).toFixed(1)} MiB`)
 
