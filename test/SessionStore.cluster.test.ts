@@ -746,7 +746,7 @@ describe("SessionStore on a cluster, timeout", () => {
     const started = performance.now()
     const exit = await Effect.runPromiseExit(store.set(id, { team: "a", org: "o" }))
     const elapsed = performance.now() - started
-    // Each round trip takes 0.4 × timeout, and a write is about five of them.
+    // Each round trip takes 0.4 × timeout, and this write is four of them (test/cluster.roundtrips.test.ts).
     expect(Exit.isFailure(exit)).toBe(true)
     const error = Exit.isFailure(exit) ? Cause.squash(exit.cause) : undefined
     expect(error).toMatchObject({ _tag: "RedisError", operation: "SessionStore.set" })

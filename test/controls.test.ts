@@ -36,7 +36,7 @@ const suite = (name: string, makeLayer: (typeof BACKENDS)[number][1]) => {
           const storage = yield* Storage
           const id = yield* newSession(store, { user_id: "ada" })
           const created = (yield* store.lifetime(id))!.createdAt!
-          // (150 ms apart, not 200: a cluster touch is five round trips, and a loaded machine
+          // (150 ms apart, not 200: a cluster touch is three round trips, and a loaded machine
           // must not run the last one past the deadline.)
           for (let i = 0; i < 3; i++) {
             yield* storage.wait(150)
@@ -184,7 +184,7 @@ const suite = (name: string, makeLayer: (typeof BACKENDS)[number][1]) => {
 
     // ---- rolling reads ----
     const rolling = uniquePrefix(`roll-${name}`)
-    // An interval long enough for a burst of reads on a loaded machine (a cluster renewal is ~5 round trips).
+    // An interval long enough for a burst of reads on a loaded machine (a cluster renewal is up to three round trips).
     layer(makeLayer({ prefix: rolling, references: ["user_id"], maxAge: 6000, rolling: true, rollingInterval: 1500 }))("rolling", (it) => {
       it.effect("a read renews the idle lifetime at most once per interval; SessionStore.get never does", () =>
         Effect.gen(function* () {
