@@ -31,6 +31,7 @@ const root = path.resolve(here, "..")
 const STACKS = [
   { name: "koa-bare", file: "koa-bare.mjs", label: "Koa, no session (floor)", redis: false },
   { name: "ioredis-raw", file: "ioredis-raw.mjs", layout: "v3", label: "raw ioredis in Koa (ceiling)" },
+  { name: "ioredis-fixed", file: "ioredis-fixed.mjs", flows: ["read"], label: "raw ioredis in Koa, READ of a fixed key, no cookie (stricter floor)" },
   { name: "ioredis-raw-multi", file: "ioredis-raw.mjs", layout: "v3", env: { RAW_WRITE: "multi" }, flows: ["write"], label: "raw ioredis in Koa, WRITE as MULTI/EXEC" },
   { name: "lib-unsigned", file: "lib.mjs", layout: "v3", env: { BENCH_SIGNED: "0" }, label: "this library, ctx.session, signed: false" },
   { name: "lib-signed", file: "lib.mjs", layout: "v3", env: { BENCH_SIGNED: "1" }, label: "this library, ctx.session, signed (default)" },

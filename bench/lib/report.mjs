@@ -83,6 +83,20 @@ export const targetChecks = (http) => {
   }
   againstCluster("read", 0.9)
   againstCluster("write", 0.6)
+  // Issue 15: run(ctx, effect) at Promise speed, the cookie read against the stricter floor
+  // (one HGETALL of a fixed key, no cookie), and signed WRITE against unsigned WRITE.
+  ratioCheck("lib-effect-unsigned", "read", 0.85, "SessionMiddleware.run, READ ≥ 0.85 × raw ioredis")
+  ratioCheck("lib-effect-unsigned", "write", 0.85, "SessionMiddleware.run, WRITE ≥ 0.85 × raw ioredis")
+  const against = (stack, other, flow, min, label) => {
+    const a = get(stack, flow)
+    const b = get(other, flow)
+    if (!a || !b || Number.isNaN(a.rps) || Number.isNaN(b.rps)) return
+    const ratio = a.rps / b.rps
+    checks.push({ target: label, value: `${int(a.rps)} vs ${int(b.rps)} req/s (${ratio.toFixed(2)}×)`, met: ratio >= min })
+  }
+  against("lib-unsigned", "ioredis-fixed", "read", 0.9, "signed: false, READ ≥ 0.90 × one HGETALL of a fixed key (no cookie)")
+  against("lib-signed", "ioredis-fixed", "read", 0.85, "signed (default), READ ≥ 0.85 × one HGETALL of a fixed key (no cookie)")
+  against("lib-signed", "lib-unsigned", "write", 0.95, "signed (default) WRITE ≥ 0.95 × signed: false WRITE")
   const ahead = (lib, peer, flow) => {
     const a = get(lib, flow)
     const b = get(peer, flow)
