@@ -24,7 +24,7 @@
  * @since 4.0.0
  */
 import { Cookies, HttpApiMiddleware, HttpApp, HttpLayerRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { Context, Effect, Layer, Option } from "effect"
+import { Context, Effect, FiberRef, Layer, Option } from "effect"
 import * as Csrf from "./Csrf.js"
 import type { HttpCookieSettings, SetCookieLine } from "./internal/http/cookie.js"
 import { HttpCookie } from "./internal/http/cookie.js"
@@ -95,12 +95,21 @@ const wrap = <E, R>(settings: Settings, app: HttpApp.Default<E, R>, store?: Sess
     // Read only when the store tracks devices (`track`).
     const client = () => ({ userAgent: request.headers["user-agent"], ip: Option.getOrUndefined(request.remoteAddress) })
     const session = Session.make(store ?? Context.unsafeGet(context, SessionStore), settings.csrf, requestCookie, client)
-    return Effect.matchCauseEffect(Effect.provideService(app, Session, session), {
-      onSuccess: (response) => Effect.succeed(applyLines(response, requestCookie.lines)),
+    // The app runs with Session in the fiber's context, put back as it was when the app is
+    // done: what `Effect.provideService` does, without its acquire/release around the app.
+    const restore = FiberRef.set(FiberRef.currentContext, context)
+    // (The app's type still names Session, which the fiber's context then holds.)
+    const provided = Effect.zipRight(
+      FiberRef.set(FiberRef.currentContext, Context.add(context, Session, session)),
+      app as Effect.Effect<HttpServerResponse.HttpServerResponse, E, Exclude<R, Session>>
+    )
+    return Effect.matchCauseEffect(provided, {
+      onSuccess: (response) => Effect.as(restore, applyLines(response, requestCookie.lines)),
       onFailure: (cause) =>
-        requestCookie.lines.length === 0
-          ? Effect.failCause(cause)
-          : Effect.zipRight(addLinesToResponse(requestCookie), Effect.failCause(cause))
+        Effect.zipRight(
+          restore,
+          requestCookie.lines.length === 0 ? Effect.failCause(cause) : Effect.zipRight(addLinesToResponse(requestCookie), Effect.failCause(cause))
+        )
     })
   })
 

@@ -312,3 +312,26 @@ describe("SessionHttp options", () => {
     expect(error.message).not.toContain("undefined")
   })
 })
+
+describe("SessionHttp's Session, in the request fiber", () => {
+  // The middleware's app and what runs after it in the same fiber (an outer middleware).
+  const around = <E>(app: Effect.Effect<HttpServerResponse.HttpServerResponse, E, Session>) =>
+    Effect.gen(function* () {
+      const outcome = yield* Effect.either(SessionHttp.middleware({ signed: false })(app))
+      return { outcome, after: yield* Effect.serviceOption(Session) }
+    }).pipe(
+      Effect.provideService(HttpServerRequest.HttpServerRequest, HttpServerRequest.fromWeb(new Request("http://localhost/"))),
+      Effect.provide(SessionStore.layerMemory({ references: ["user_id"] }))
+    )
+
+  it("is the app's, and gone from the fiber's context once the app answers or fails", async () => {
+    const answered = await Effect.runPromise(
+      around(Effect.flatMap(Session, (session) => Effect.as(session.set({ user_id: "ada" }), HttpServerResponse.text("ok"))))
+    )
+    expect(answered.outcome._tag).toBe("Right")
+    expect(answered.after._tag).toBe("None")
+    const failed = await Effect.runPromise(around(Effect.flatMap(Session, () => Effect.fail("refused"))))
+    expect(failed.outcome).toMatchObject({ _tag: "Left", left: "refused" })
+    expect(failed.after._tag).toBe("None")
+  })
+})
