@@ -676,6 +676,27 @@ describe("SessionStore on a cluster, revoke-all racing operations in flight", ()
     await cleanUp(prefix)
   })
 
+  it("a member that had moved away before the revoke leaves the revoking set: signing in to the value again is an ordinary session", async () => {
+    const prefix = uniquePrefix("revoke-kept")
+    const store = await storeOver(cluster, prefix)
+    // A stale member: its hash expired holding the value, then was written again without it.
+    const kept = await run(store.createSessionId)
+    await run(store.set(kept, { user_id: "1" }))
+    await cluster.del(store.getSessionKey(kept))
+    await run(store.set(kept, { name: "anon" }))
+    const holder = (await victims(store, 1, "1"))[0]!
+    const revoking = `${store.getReferenceKey("user_id", "1")}:revoking`
+    expect(await run(store.deleteByReference("user_id", "1"))).toBe(1)
+    expect(await aliveOf(store, [kept, holder])).toEqual([kept])
+    expect(await cluster.smembers(revoking)).toEqual([holder])
+    // Within the grace period it signs in to the value again, and moves to a new id freely.
+    await run(store.set(kept, { user_id: "1" }))
+    const again = (await run(store.regenerate(kept)))!
+    expect(await run(store.get(again))).toEqual({ id: again, name: "anon", user_id: "1" })
+    expect(await run(store.listByReference("user_id", "1"))).toEqual([again])
+    await cleanUp(prefix)
+  })
+
   it("two revokes of one value at once, and again within the grace period: every holder deleted once, the revoking set kept exactly the grace period", async () => {
     const prefix = uniquePrefix("revoke-twice")
     const store = await storeOver(cluster, prefix)

@@ -175,9 +175,10 @@ export const makeClusterActions = (rules: StoreRules, redis: RedisClientService)
 
     // 1. freeze: the value's set moves to its revoking set (value's slot), t0 = server time.
     // 2. every member of the revoking set, each on its own slot (clusterRevokeSession): deleted
-    //    when it holds the value or left it since t0 - margin, tombstoned when it has no hash.
-    //    The revoking set keeps its members while the scan runs and `grace` after it, so an
-    //    in-flight regenerate of a member is refused (clusterAddReference).
+    //    when it holds the value or left it since t0 - margin, tombstoned when it has no hash,
+    //    else (it moved away before the revoke) taken out of the revoking set. The revoking
+    //    set keeps the others while the scan runs and `grace` after it, so an in-flight
+    //    regenerate of a member is refused (clusterAddReference).
     // `except`: spared by the freeze (it stays in the set, never reaches the revoking set)
     // and skipped by the scan (a concurrent revoke may have put it in the revoking set).
     deleteByReference: (field, value, except) =>
@@ -196,6 +197,9 @@ export const makeClusterActions = (rules: StoreRules, redis: RedisClientService)
             ),
             (reply) => {
               const items = asArray(reply)
+              // Kept (it had moved away before the revoke): out of the revoking set, so that
+              // signing in to the value again later is an ordinary write, not a revoked one's.
+              if (Number(items[0]) === -1) return Effect.as(redis.use(operation, (client) => client.srem(revoking, id)), false)
               if (Number(items[0]) !== 1) return Effect.succeed(false)
               const candidates: Candidates = new Map()
               references.forEach((_, i) => addCandidate(candidates, i, asValue(items[1 + i])))
