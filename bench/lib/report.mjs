@@ -46,16 +46,17 @@ export const targetChecks = (http) => {
   ratioCheck("lib-unsigned", "read", 0.95, "signed: false, READ ≥ 0.95 × raw ioredis")
   ratioCheck("lib-unsigned", "write", 0.9, "signed: false, WRITE ≥ 0.90 × raw ioredis")
   ratioCheck("lib-signed", "read", 0.85, "signed (default), READ ≥ 0.85 × raw ioredis")
-  // One stack against another in the same run: the quotient of their "× raw" (each over the
-  // raw measurements next to it, so a stretch of slow host CPU under one of them cancels out),
-  // or of their median req/s for a stack without one.
+  // One stack against another in the same run: the median over rounds of their req/s in
+  // that round (measured minutes apart at most, so a stretch of slow host CPU moves both),
+  // or of their median req/s when the rounds do not pair up.
   const against = (stack, other, flow, min, label) => {
     const a = get(stack, flow)
     const b = get(other, flow)
     if (!a || !b || Number.isNaN(a.rps) || Number.isNaN(b.rps)) return
-    const paired = Number.isFinite(a.ratio) && Number.isFinite(b.ratio) && b.ratio > 0
-    const ratio = paired ? a.ratio / b.ratio : a.rps / b.rps
-    const how = paired ? `${a.ratio.toFixed(2)}× ÷ ${b.ratio.toFixed(2)}× raw` : "of req/s"
+    const byRound = new Map((b.rounds ?? []).map((r) => [r.round, r.rps]))
+    const paired = (a.rounds ?? []).filter((r) => byRound.get(r.round) > 0).map((r) => r.rps / byRound.get(r.round))
+    const ratio = paired.length > 0 ? median(paired) : a.rps / b.rps
+    const how = paired.length > 0 ? `median of ${paired.length} rounds: ${paired.map((x) => x.toFixed(2)).join(", ")}` : "of median req/s"
     checks.push({ target: label, value: `${int(a.rps)} vs ${int(b.rps)} req/s; ${ratio.toFixed(2)}× (${how})`, met: ratio >= min })
   }
   // The ./http middleware against raw ioredis in the same @effect/platform handler.
