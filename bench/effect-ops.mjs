@@ -12,6 +12,7 @@ import { parseArgs } from "node:util"
 import { Redis } from "ioredis"
 import { Effect, Layer, ManagedRuntime, Runtime } from "effect"
 import { startRedis } from "../scripts/redis-server.mjs"
+import { cpuPerCall } from "./lib/batch.mjs"
 import { importLibrary } from "./lib/library.mjs"
 import { median } from "./lib/report.mjs"
 
@@ -49,19 +50,11 @@ try {
     storeGet: (id) => run(store.get(id)),
     sessionGet: (id) => run(Effect.suspend(() => Session.make(store, undefined, fixedCookie(id)).get()))
   }
-  const batch = async (read) => {
-    const cpu0 = process.cpuUsage()
-    await Promise.all(
-      ids.map(async (id) => {
-        for (let i = 0; i < PER_LOOP; i++) {
-          const session = await read(id)
-          if (session.id !== id) throw new Error(`read ${JSON.stringify(Object.keys(session))}, not the session`)
-        }
-      })
-    )
-    const cpu = process.cpuUsage(cpu0)
-    return (cpu.user + cpu.system) / (LOOPS * PER_LOOP)
-  }
+  const batch = (read) =>
+    cpuPerCall(ids, PER_LOOP, async (id) => {
+      const session = await read(id)
+      if (session.id !== id) throw new Error(`read ${JSON.stringify(Object.keys(session))}, not the session`)
+    })
   const names = Object.keys(variants)
   for (const name of names) await batch(variants[name]) // warm-up
   const cpu = Object.fromEntries(names.map((name) => [name, []]))
@@ -71,7 +64,7 @@ try {
   const base = median(cpu.promise)
   for (const name of names) {
     const us = median(cpu[name])
-    console.log(`${name.padEnd(10)}  ${us.toFixed(1).padStart(6)} µs CPU/read  (+${(us - base).toFixed(1)} over promise)`)
+    console.log(`${name.padEnd(10)}  ${us.toFixed(1).padStart(6)} µs CPU/read  (${us >= base ? "+" : "−"}${Math.abs(us - base).toFixed(1)} over promise)`)
   }
 } finally {
   await managed.dispose()

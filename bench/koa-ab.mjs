@@ -13,7 +13,6 @@
 // `--stacks effect` alone runs one stack, for `node --cpu-prof bench/koa-ab.mjs`.
 import { IncomingMessage, ServerResponse } from "node:http"
 import { Socket } from "node:net"
-import { performance } from "node:perf_hooks"
 import { parseArgs } from "node:util"
 import path from "node:path"
 import { pathToFileURL } from "node:url"
@@ -21,6 +20,7 @@ import { Effect, Runtime } from "effect"
 import { Redis } from "ioredis"
 import Koa from "koa"
 import { startRedis } from "../scripts/redis-server.mjs"
+import { cpuPerCall } from "./lib/batch.mjs"
 import { importLibrary } from "./lib/library.mjs"
 import { median } from "./lib/report.mjs"
 import { KEYS, MAX_AGE, PREFIX, PROFILE, RAW_WRITE_SCRIPT, rawLogin } from "./servers/common.mjs"
@@ -189,14 +189,7 @@ for (const name of NAMES) {
 
 const batch = async (name, flow) => {
   const { handler, cookies } = stacks[name]
-  const perLoop = Math.ceil(REQUESTS / C)
-  const loop = async (cookie) => {
-    for (let i = 0; i < perLoop; i++) await request(handler, `/${flow}`, cookie)
-  }
-  const cpu0 = process.cpuUsage()
-  await Promise.all(cookies.map(loop))
-  const cpu = process.cpuUsage(cpu0)
-  return (cpu.user + cpu.system) / (perLoop * C)
+  return cpuPerCall(cookies, Math.ceil(REQUESTS / C), (cookie) => request(handler, `/${flow}`, cookie))
 }
 
 try {

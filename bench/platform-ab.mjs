@@ -9,10 +9,10 @@
 // It leaves out what both stacks share outside the handler (node:http, toNodeListener),
 // so its ratios are lower (stricter) than the HTTP benchmark's.
 //   node bench/platform-ab.mjs [--redis-url URL] [--batches 20] [--requests 4000] [--concurrency 50] [--flows read,write]
-import { performance } from "node:perf_hooks"
 import { parseArgs } from "node:util"
 import { Redis } from "ioredis"
 import { startRedis } from "../scripts/redis-server.mjs"
+import { cpuPerCall } from "./lib/batch.mjs"
 import { importHttp } from "./lib/library.mjs"
 import { median } from "./lib/report.mjs"
 import { libHandler, rawHandler } from "./servers/platform-apps.mjs"
@@ -62,21 +62,11 @@ for (const [name, { handler }] of Object.entries(stacks)) {
 // One batch: C loops of sequential requests, REQUESTS in all; CPU µs per request.
 const batch = async (name, flow) => {
   const { handler } = stacks[name]
-  const perLoop = Math.ceil(REQUESTS / C)
-  const loop = async (cookie) => {
-    for (let i = 0; i < perLoop; i++) {
-      const response = await handler(new Request(`${base}/${flow}`, { headers: { cookie } }))
-      await response.arrayBuffer()
-      if (response.status !== 200) throw new Error(`${name} /${flow} answered ${response.status}`)
-    }
-  }
-  const cpu0 = process.cpuUsage()
-  const t0 = performance.now()
-  await Promise.all(cookies[name].map(loop))
-  const cpu = process.cpuUsage(cpu0)
-  const wall = performance.now() - t0
-  const n = perLoop * C
-  return { cpu: (cpu.user + cpu.system) / n, rps: (n / wall) * 1000 }
+  return cpuPerCall(cookies[name], Math.ceil(REQUESTS / C), async (cookie) => {
+    const response = await handler(new Request(`${base}/${flow}`, { headers: { cookie } }))
+    await response.arrayBuffer()
+    if (response.status !== 200) throw new Error(`${name} /${flow} answered ${response.status}`)
+  })
 }
 
 const results = {}
@@ -92,9 +82,9 @@ try {
       const pair = {}
       for (const name of order) {
         pair[name] = await batch(name, flow)
-        cpu[name].push(pair[name].cpu)
+        cpu[name].push(pair[name])
       }
-      if (!args.only) ratios.push(pair.raw.cpu / pair.lib.cpu)
+      if (!args.only) ratios.push(pair.raw / pair.lib)
     }
     if (args.only) {
       console.log(`${flow.padEnd(5)}  ${args.only} ${median(cpu[args.only]).toFixed(1)} µs CPU/req`)
