@@ -8,7 +8,7 @@
 // batch pairs of raw CPU / lib CPU, which is the throughput ratio of a CPU-bound server.
 // It leaves out what both stacks share outside the handler (node:http, toNodeListener),
 // so its ratios are lower (stricter) than the HTTP benchmark's.
-//   node bench/platform-ab.mjs [--redis-url URL] [--batches 20] [--requests 4000] [--concurrency 50] [--flows read,write]
+//   node bench/platform-ab.mjs [--redis-url URL] [--batches 20] [--requests 4000] [--concurrency 50] [--flows read,write] [--lib-read raw]
 import { parseArgs } from "node:util"
 import { Redis } from "ioredis"
 import { startRedis } from "../scripts/redis-server.mjs"
@@ -24,6 +24,8 @@ const { values: args } = parseArgs({
     requests: { type: "string", default: "4000" },
     concurrency: { type: "string", default: "50" },
     flows: { type: "string", default: "read,write" },
+    // "raw": lib's /read does the ceiling's HGETALL inside the middleware (the middleware's own cost).
+    "lib-read": { type: "string", default: "session" },
     // One stack's batches only, for a CPU profile of it (node --cpu-prof bench/platform-ab.mjs --only lib).
     only: { type: "string" }
   }
@@ -40,7 +42,7 @@ const rawClient = new Redis(url)
 const libClient = new Redis(url)
 const stacks = {
   raw: await rawHandler(rawClient),
-  lib: libHandler(SessionHttp, libClient)
+  lib: libHandler(SessionHttp, libClient, { read: args["lib-read"] === "raw" ? "raw" : "session" })
 }
 
 const base = "http://127.0.0.1"

@@ -53,21 +53,13 @@ export const libraryWriteScript = async (client) => {
 export const rawHandler = async (client) => {
   const writeSha = await libraryWriteScript(client)
   const cookieOptions = () => ({ httpOnly: true, sameSite: "lax", path: "/", expires: new Date(Date.now() + MAX_AGE) })
-  const sessionId = Effect.map(HttpServerRequest.HttpServerRequest, (request) => request.cookies[COOKIE])
   const withCookie = (response, id) => HttpServerResponse.setCookie(response, COOKIE, id, cookieOptions())
   const app = HttpRouter.empty.pipe(
-    HttpRouter.get(
-      "/read",
-      Effect.gen(function* () {
-        const id = yield* sessionId
-        const session = id === undefined ? {} : yield* Effect.promise(() => client.hgetall(hashKey(id)))
-        return HttpServerResponse.unsafeJson(session)
-      })
-    ),
+    HttpRouter.get("/read", rawRead(client)),
     HttpRouter.get(
       "/write",
       Effect.gen(function* () {
-        const id = yield* sessionId
+        const id = yield* sessionIdOf
         if (id === undefined) return HttpServerResponse.text("no session", { status: 400 })
         const value = String(nextWriteUser())
         const written = yield* Effect.promise(() =>
@@ -88,15 +80,31 @@ export const rawHandler = async (client) => {
   return { handler: HttpApp.toWebHandler(app), dispose: async () => {} }
 }
 
-/** (f) The same routes with the ./http middleware (signed: false, as the ceiling) over a SessionStore. */
-export const libHandler = (SessionHttp, client) => {
+// The ceiling's /read: one HGETALL of the hash the cookie names.
+const rawRead = (client) =>
+  Effect.gen(function* () {
+    const id = yield* sessionIdOf
+    const session = id === undefined ? {} : yield* Effect.promise(() => client.hgetall(hashKey(id)))
+    return HttpServerResponse.unsafeJson(session)
+  })
+const sessionIdOf = Effect.map(HttpServerRequest.HttpServerRequest, (request) => request.cookies[COOKIE])
+
+/**
+ * (f) The same routes with the ./http middleware (signed: false, as the ceiling) over a
+ * SessionStore. `read: "raw"` (platform-ab's --lib-read raw) serves /read with the
+ * ceiling's own HGETALL inside the middleware, so the pair measures what the middleware
+ * alone costs a request, apart from Session.get.
+ */
+export const libHandler = (SessionHttp, client, { read = "session" } = {}) => {
   const app = HttpRouter.empty.pipe(
     HttpRouter.get(
       "/read",
-      Effect.map(
-        Effect.flatMap(Session, (session) => session.get()),
-        (data) => HttpServerResponse.unsafeJson(data)
-      )
+      read === "raw"
+        ? rawRead(client)
+        : Effect.map(
+            Effect.flatMap(Session, (session) => session.get()),
+            (data) => HttpServerResponse.unsafeJson(data)
+          )
     ),
     HttpRouter.get(
       "/write",
