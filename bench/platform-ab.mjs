@@ -33,6 +33,7 @@ const { values: args } = parseArgs({
 const BATCHES = Math.max(2, Math.round(Number(args.batches)))
 const REQUESTS = Math.max(100, Math.round(Number(args.requests)))
 const C = Math.max(1, Math.round(Number(args.concurrency)))
+if (args["lib-read"] !== "session" && args["lib-read"] !== "raw") throw new Error(`--lib-read is session or raw, not ${args["lib-read"]}`)
 const FLOWS = args.flows.split(",").filter((f) => f === "read" || f === "write")
 
 const redis = args["redis-url"] ? undefined : await startRedis()
@@ -42,7 +43,7 @@ const rawClient = new Redis(url)
 const libClient = new Redis(url)
 const stacks = {
   raw: await rawHandler(rawClient),
-  lib: libHandler(SessionHttp, libClient, { read: args["lib-read"] === "raw" ? "raw" : "session" })
+  lib: libHandler(SessionHttp, libClient, { read: args["lib-read"] })
 }
 
 const base = "http://127.0.0.1"

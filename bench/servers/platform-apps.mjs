@@ -44,6 +44,15 @@ export const libraryWriteScript = async (client) => {
   }
 }
 
+const sessionIdOf = Effect.map(HttpServerRequest.HttpServerRequest, (request) => request.cookies[COOKIE])
+// The ceiling's /read: one HGETALL of the hash the cookie names.
+const rawRead = (client) =>
+  Effect.gen(function* () {
+    const id = yield* sessionIdOf
+    const session = id === undefined ? {} : yield* Effect.promise(() => client.hgetall(hashKey(id)))
+    return HttpServerResponse.unsafeJson(session)
+  })
+
 /**
  * (e) The ceiling: raw ioredis in a platform router. READ one HGETALL of the hash named by
  * the cookie (platform's own cookie parsing); WRITE one EVALSHA of the library's setSession
@@ -79,15 +88,6 @@ export const rawHandler = async (client) => {
   )
   return { handler: HttpApp.toWebHandler(app), dispose: async () => {} }
 }
-
-// The ceiling's /read: one HGETALL of the hash the cookie names.
-const rawRead = (client) =>
-  Effect.gen(function* () {
-    const id = yield* sessionIdOf
-    const session = id === undefined ? {} : yield* Effect.promise(() => client.hgetall(hashKey(id)))
-    return HttpServerResponse.unsafeJson(session)
-  })
-const sessionIdOf = Effect.map(HttpServerRequest.HttpServerRequest, (request) => request.cookies[COOKIE])
 
 /**
  * (f) The same routes with the ./http middleware (signed: false, as the ceiling) over a
